@@ -1,0 +1,442 @@
+//! The CORS decision: given a compiled policy and the CORS-relevant parts of a
+//! request, what to do and which headers to send. This is the one place the
+//! rules of SPEC.md's response table live; the component, `explain` and the
+//! benchmarks all call [`decide`].
+//!
+//! The decision borrows from the policy and the request and allocates nothing.
+
+use crate::headers::{is_safelisted_method, is_token, parse_request_header_list, HeaderListError};
+use crate::origin::{parse_origin, OriginMatch, OriginParts};
+use crate::policy::{CorsConfig, OnDisallowed, Policy, Route};
+use std::fmt;
+
+/// `Vary` on every preflight answer, allowed or not: the answer depends on all three.
+pub const VARY_PREFLIGHT: &str =
+    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+pub const VARY_ORIGIN: &str = "Origin";
+
+/// The request's `Origin` header as the host saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginHeader<'a> {
+    Absent,
+    One(&'a [u8]),
+    /// More than one `Origin` line: never sent by a browser.
+    Multiple,
+}
+
+/// The parts of a request the decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    pub method: &'a str,
+    /// The path, without the query.
+    pub path: &'a str,
+    pub origin: OriginHeader<'a>,
+    /// `Access-Control-Request-Method`; several lines are passed joined by the
+    /// host as an invalid token, which fails the preflight.
+    pub request_method: Option<&'a [u8]>,
+    /// Every `Access-Control-Request-Headers` line.
+    pub request_headers: &'a [&'a [u8]],
+    /// `Access-Control-Request-Private-Network: true` was sent.
+    pub request_private_network: bool,
+}
+
+impl<'a> RequestView<'a> {
+    /// Builds the view from a request's method, path (a query is ignored) and
+    /// header lines, as any host hands them over. `scratch` holds the
+    /// `Access-Control-Request-Headers` lines (the caller owns the buffer so
+    /// this stays allocation-free when it is reused).
+    pub fn from_headers<N: AsRef<str>, V: AsRef<[u8]>>(
+        method: &'a str,
+        path_with_query: &'a str,
+        headers: &'a [(N, V)],
+        scratch: &'a mut Vec<&'a [u8]>,
+    ) -> Self {
+        let path = path_with_query
+            .split_once('?')
+            .map_or(path_with_query, |(p, _)| p);
+        let mut origin = OriginHeader::Absent;
+        let mut request_method: Option<&[u8]> = None;
+        let mut request_private_network = false;
+        for (name, value) in headers {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            if name.eq_ignore_ascii_case("origin") {
+                origin = match origin {
+                    OriginHeader::Absent => OriginHeader::One(value),
+                    _ => OriginHeader::Multiple,
+                };
+            } else if name.eq_ignore_ascii_case("access-control-request-method") {
+                // Two lines are never a browser's; an empty value is no token.
+                request_method = Some(if request_method.is_some() { b"" } else { value });
+            } else if name.eq_ignore_ascii_case("access-control-request-headers") {
+                scratch.push(value);
+            } else if name.eq_ignore_ascii_case("access-control-request-private-network") {
+                request_private_network = value.eq_ignore_ascii_case(b"true");
+            }
+        }
+        RequestView {
+            method,
+            path,
+            origin,
+            request_method,
+            request_headers: scratch,
+            request_private_network,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// No `Origin`: not a CORS request.
+    NotCors,
+    Preflight,
+    /// A CORS request other than a preflight (including `OPTIONS` without
+    /// `Access-Control-Request-Method`).
+    Actual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The gateway answers itself with this status.
+    Respond(u16),
+    /// Send to the route's upstream.
+    Forward,
+}
+
+/// Why a request was refused or not granted CORS access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure<'r> {
+    UnsafePath,
+    MalformedOrigin,
+    OriginNotAllowed,
+    NoRoute,
+    MalformedRequestMethod,
+    MethodNotAllowed(&'r str),
+    RequestHeaders(HeaderListError),
+    HeaderNotAllowed(&'r str),
+    /// `authorization` was requested and the policy only has `"*"`.
+    AuthorizationNeedsListing,
+    PrivateNetworkNotAllowed,
+}
+
+impl Failure<'_> {
+    /// A stable identifier for logs and the debug header.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Failure::UnsafePath => "unsafe-path",
+            Failure::MalformedOrigin => "malformed-origin",
+            Failure::OriginNotAllowed => "origin-not-allowed",
+            Failure::NoRoute => "no-route",
+            Failure::MalformedRequestMethod => "malformed-request-method",
+            Failure::MethodNotAllowed(_) => "method-not-allowed",
+            Failure::RequestHeaders(HeaderListError::TooLarge) => "request-headers-too-large",
+            Failure::RequestHeaders(HeaderListError::TooMany) => "request-headers-too-many",
+            Failure::RequestHeaders(HeaderListError::NotAToken) => "request-headers-malformed",
+            Failure::HeaderNotAllowed(_) => "header-not-allowed",
+            Failure::AuthorizationNeedsListing => "authorization-not-listed",
+            Failure::PrivateNetworkNotAllowed => "private-network-not-allowed",
+        }
+    }
+}
+
+impl fmt::Display for Failure<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::UnsafePath => {
+                f.write_str("the path has dot segments, encoded slashes or backslashes")
+            }
+            Failure::MalformedOrigin => f.write_str("the Origin header is not a canonical origin"),
+            Failure::OriginNotAllowed => f.write_str("the origin is not in allow_origins"),
+            Failure::NoRoute => f.write_str("no route's path_prefix matches the path"),
+            Failure::MalformedRequestMethod => {
+                f.write_str("Access-Control-Request-Method is not a method token")
+            }
+            Failure::MethodNotAllowed(m) => write!(f, "method {m} is not in allow_methods"),
+            Failure::RequestHeaders(HeaderListError::TooLarge) => {
+                f.write_str("Access-Control-Request-Headers is too large")
+            }
+            Failure::RequestHeaders(HeaderListError::TooMany) => {
+                f.write_str("Access-Control-Request-Headers names too many headers")
+            }
+            Failure::RequestHeaders(HeaderListError::NotAToken) => {
+                f.write_str("Access-Control-Request-Headers has an entry that is not a header name")
+            }
+            Failure::HeaderNotAllowed(h) => write!(f, "request header {h} is not in allow_headers"),
+            Failure::AuthorizationNeedsListing => f.write_str(
+                "authorization is never covered by \"*\" in allow_headers; it must be listed",
+            ),
+            Failure::PrivateNetworkNotAllowed => f.write_str(
+                "private network access was requested and allow_private_network is false",
+            ),
+        }
+    }
+}
+
+/// The CORS response headers granted by a decision, borrowed from the policy
+/// (rendered at load time) and from the validated request origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant<'a> {
+    pub allow_origin: &'a str,
+    pub allow_credentials: bool,
+    pub allow_methods: Option<&'a str>,
+    pub allow_headers: Option<&'a str>,
+    pub max_age: Option<&'a str>,
+    pub allow_private_network: bool,
+    pub expose_headers: Option<&'a str>,
+}
+
+impl<'a> Grant<'a> {
+    /// The headers in the order they are sent.
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &'a str)> + '_ {
+        [
+            Some(("access-control-allow-origin", self.allow_origin)),
+            self.allow_credentials
+                .then_some(("access-control-allow-credentials", "true")),
+            self.allow_methods
+                .map(|v| ("access-control-allow-methods", v)),
+            self.allow_headers
+                .map(|v| ("access-control-allow-headers", v)),
+            self.max_age.map(|v| ("access-control-max-age", v)),
+            self.allow_private_network
+                .then_some(("access-control-allow-private-network", "true")),
+            self.expose_headers
+                .map(|v| ("access-control-expose-headers", v)),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// What the gateway does with one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'a> {
+    pub kind: Kind,
+    pub action: Action,
+    pub route: Option<&'a Route>,
+    pub origin_match: Option<OriginMatch>,
+    pub failure: Option<Failure<'a>>,
+    /// CORS headers to send; `None` means none at all.
+    pub grant: Option<Grant<'a>>,
+    /// Value to merge into the response's `Vary`.
+    pub vary: Option<&'static str>,
+}
+
+impl Decision<'_> {
+    /// Every header the gateway adds (CORS headers, then `Vary`).
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        self.grant
+            .iter()
+            .flat_map(|g| g.headers())
+            .chain(self.vary.map(|v| ("vary", v)))
+    }
+}
+
+/// True for paths a route prefix check could be fooled by, because an
+/// upstream might normalise them into another route's space: dot segments
+/// (also percent-encoded), encoded slashes and backslashes.
+pub fn path_is_unsafe(path: &str) -> bool {
+    let b = path.as_bytes();
+    if b.contains(&b'\\') {
+        return true;
+    }
+    // Percent-encoded '.', '/', '\' in any case.
+    if b.windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2].to_ascii_lowercase()),
+                (b'2', b'e') | (b'2', b'f') | (b'5', b'c')
+            )
+    }) {
+        return true;
+    }
+    path.split('/').any(|seg| seg == "." || seg == "..")
+}
+
+enum Origin<'r> {
+    Absent,
+    Malformed,
+    Null(&'r str),
+    Tuple(&'r str, OriginParts<'r>),
+}
+
+fn classify_origin<'r>(h: OriginHeader<'r>) -> Origin<'r> {
+    match h {
+        OriginHeader::Absent => Origin::Absent,
+        OriginHeader::Multiple => Origin::Malformed,
+        OriginHeader::One(bytes) => match std::str::from_utf8(bytes) {
+            Ok("null") => Origin::Null("null"),
+            Ok(s) => match parse_origin(s) {
+                Some(parts) => Origin::Tuple(s, parts),
+                None => Origin::Malformed,
+            },
+            Err(_) => Origin::Malformed,
+        },
+    }
+}
+
+/// Decides what to do with a request. Pure, allocation-free.
+pub fn decide<'a>(policy: &'a Policy, req: &RequestView<'a>) -> Decision<'a> {
+    let origin = classify_origin(req.origin);
+    let kind = match origin {
+        Origin::Absent => Kind::NotCors,
+        _ if req.method == "OPTIONS" && req.request_method.is_some() => Kind::Preflight,
+        _ => Kind::Actual,
+    };
+    let route = policy.route_for(req.path);
+    let cors = route.map_or(&policy.defaults, |r| &r.cors);
+    let vary = match kind {
+        Kind::Preflight => Some(VARY_PREFLIGHT),
+        _ if cors.origin_independent() => None,
+        _ => Some(VARY_ORIGIN),
+    };
+    let mut d = Decision {
+        kind,
+        action: Action::Forward,
+        route,
+        origin_match: None,
+        failure: None,
+        grant: None,
+        vary,
+    };
+    let refuse = |mut d: Decision<'a>, status: u16, failure: Failure<'a>| {
+        d.action = Action::Respond(status);
+        d.failure = Some(failure);
+        d
+    };
+    if !req.path.starts_with('/') || path_is_unsafe(req.path) {
+        return refuse(d, 400, Failure::UnsafePath);
+    }
+    let (origin_str, parts) = match origin {
+        Origin::Absent => {
+            return match route {
+                Some(_) => d,
+                None => refuse(d, 404, Failure::NoRoute),
+            };
+        }
+        Origin::Malformed => return refuse(d, 403, Failure::MalformedOrigin),
+        Origin::Null(s) => (s, None),
+        Origin::Tuple(s, p) => (s, Some(p)),
+    };
+    d.origin_match = cors.origins.matches(origin_str, parts.as_ref());
+    let Some(route) = route else {
+        // A 404 the page can read when the defaults allow its origin.
+        if d.origin_match.is_some() {
+            d.grant = Some(actual_grant(cors, origin_str));
+        }
+        return refuse(d, 404, Failure::NoRoute);
+    };
+    if d.origin_match.is_none() {
+        return match (kind, cors.on_disallowed_origin) {
+            (Kind::Actual, OnDisallowed::Forward) => {
+                d.failure = Some(Failure::OriginNotAllowed);
+                d
+            }
+            _ => refuse(d, 403, Failure::OriginNotAllowed),
+        };
+    }
+    if kind == Kind::Actual {
+        d.grant = Some(actual_grant(&route.cors, origin_str));
+        return d;
+    }
+    match check_preflight(&route.cors, req) {
+        Ok(requested_headers) => {
+            let c = &route.cors;
+            d.action = Action::Respond(204);
+            d.grant = Some(Grant {
+                allow_origin: allow_origin_value(c, origin_str),
+                allow_credentials: c.allow_credentials,
+                allow_methods: (!c.allow_methods.is_empty())
+                    .then_some(c.allow_methods.value.as_str()),
+                allow_headers: (requested_headers && !c.allow_headers.is_empty())
+                    .then_some(c.allow_headers.value.as_str()),
+                max_age: Some(c.max_age_value.as_str()),
+                allow_private_network: req.request_private_network,
+                expose_headers: None,
+            });
+            d
+        }
+        Err(f) => refuse(d, 403, f),
+    }
+}
+
+fn allow_origin_value<'a>(c: &'a CorsConfig, origin: &'a str) -> &'a str {
+    if c.origin_independent() {
+        "*"
+    } else {
+        // Safe to reflect: the origin parsed as canonical and matched the policy.
+        origin
+    }
+}
+
+fn actual_grant<'a>(c: &'a CorsConfig, origin: &'a str) -> Grant<'a> {
+    Grant {
+        allow_origin: allow_origin_value(c, origin),
+        allow_credentials: c.allow_credentials,
+        allow_methods: None,
+        allow_headers: None,
+        max_age: None,
+        allow_private_network: false,
+        expose_headers: (!c.expose_headers.is_empty()).then_some(c.expose_headers.value.as_str()),
+    }
+}
+
+/// The preflight checks of Fetch's CORS-preflight fetch, from the server side.
+/// Returns whether any headers were requested.
+fn check_preflight<'a>(c: &CorsConfig, req: &RequestView<'a>) -> Result<bool, Failure<'a>> {
+    let method = req
+        .request_method
+        .and_then(|m| std::str::from_utf8(m).ok())
+        .filter(|m| is_token(m.as_bytes()))
+        .ok_or(Failure::MalformedRequestMethod)?;
+    let any = !c.allow_credentials;
+    if !(is_safelisted_method(method)
+        || c.allow_methods.contains(method)
+        || (any && c.allow_methods.wildcard))
+    {
+        return Err(Failure::MethodNotAllowed(method));
+    }
+    let mut requested = false;
+    for name in parse_request_header_list(req.request_headers).map_err(Failure::RequestHeaders)? {
+        requested = true;
+        if c.allow_headers.contains_ignore_case(name) {
+            continue;
+        }
+        let is_authorization = name.eq_ignore_ascii_case(b"authorization");
+        if any && c.allow_headers.wildcard && !is_authorization {
+            continue;
+        }
+        // `name` is a validated token, so it is ASCII.
+        let name = std::str::from_utf8(name).unwrap_or("?");
+        return Err(if is_authorization && c.allow_headers.wildcard {
+            Failure::AuthorizationNeedsListing
+        } else {
+            Failure::HeaderNotAllowed(name)
+        });
+    }
+    if req.request_private_network && !c.allow_private_network {
+        return Err(Failure::PrivateNetworkNotAllowed);
+    }
+    Ok(requested)
+}
+
+/// The path and query to request from `route`'s upstream for an incoming
+/// `path_with_query` (already known to start with the route's prefix).
+pub fn upstream_path(route: &Route, path_with_query: &str) -> String {
+    let (path, query) = match path_with_query.find('?') {
+        Some(i) => path_with_query.split_at(i),
+        None => (path_with_query, ""),
+    };
+    let rest = if route.strip_prefix {
+        path.get(route.path_prefix.len()..).unwrap_or("")
+    } else {
+        path
+    };
+    let base = route.upstream.base_path.as_str();
+    let mut out = String::with_capacity(base.len() + rest.len() + query.len() + 1);
+    out.push_str(base);
+    if !rest.starts_with('/') {
+        out.push('/');
+    }
+    out.push_str(rest);
+    out.push_str(query);
+    out
+}

@@ -1,0 +1,20 @@
+//! cors-gateway-core: everything cors-gateway decides, with no I/O.
+//!
+//! - [`policy`]: the policy document, its validation and compilation;
+//! - [`origin`]: origin parsing and the pattern set;
+//! - [`decision`]: [`decide`], the answer for one request;
+//! - [`headers`]: header-level rules shared by the above.
+//!
+//! The Wasm component, the `cors-gateway` CLI and the benchmarks are thin
+//! layers over this crate.
+
+pub mod decision;
+pub mod headers;
+pub mod origin;
+pub mod policy;
+
+pub use decision::{decide, Action, Decision, Failure, Grant, Kind, OriginHeader, RequestView};
+pub use policy::{Policy, PolicyError, PolicyErrors, Route};
+
+/// Reserved path of the health endpoint, answered before routing.
+pub const HEALTH_PATH: &str = "/.well-known/cors-gateway/health";

@@ -1,0 +1,543 @@
+//! Origins: the strict parser for what a browser sends, the policy's origin
+//! patterns, and the set that matches one against the other.
+//!
+//! Matching never normalises the request: a browser always sends the canonical
+//! serialisation, so anything else is either a bug or an attack and is refused.
+
+use std::collections::{HashMap, HashSet};
+
+/// A request `Origin` split into its parts. Only produced by [`parse_origin`],
+/// so every field is known to be in canonical form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OriginParts<'a> {
+    pub scheme: &'a str,
+    pub host: &'a str,
+    pub port: Option<u16>,
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    }
+}
+
+fn is_scheme(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|&c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.')
+        })
+}
+
+/// Host as a browser serialises it: lower-case ASCII (IDNs arrive as `xn--`),
+/// no empty label except one trailing dot, or a bracketed IPv6 literal.
+fn is_canonical_host(h: &str) -> bool {
+    let b = h.as_bytes();
+    if b.is_empty() {
+        return false;
+    }
+    if b[0] == b'[' {
+        return b.len() > 2
+            && b[b.len() - 1] == b']'
+            && b[1..b.len() - 1]
+                .iter()
+                .all(|&c| c.is_ascii_digit() || matches!(c, b'a'..=b'f' | b':' | b'.'));
+    }
+    let body = h.strip_suffix('.').unwrap_or(h);
+    !body.is_empty()
+        && body.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
+        })
+}
+
+/// Parses a canonical port: digits, no leading zero, at most 65535.
+fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() || p.len() > 5 || (p.len() > 1 && p.starts_with('0')) {
+        return None;
+    }
+    if !p.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    p.parse().ok()
+}
+
+/// Splits `host[:port]`, honouring IPv6 brackets.
+fn split_host_port(s: &str) -> (&str, Option<&str>) {
+    if s.starts_with('[') {
+        match s.find(']') {
+            Some(i) => {
+                let (h, rest) = s.split_at(i + 1);
+                (h, rest.strip_prefix(':'))
+            }
+            None => (s, None),
+        }
+    } else {
+        match s.rfind(':') {
+            Some(i) => (&s[..i], Some(&s[i + 1..])),
+            None => (s, None),
+        }
+    }
+}
+
+/// Parses a request's `Origin` value. `None` means it is not the canonical
+/// serialisation of a tuple origin (the caller treats that as a refusal).
+/// `null` is not a tuple origin and is handled by the caller.
+pub fn parse_origin(s: &str) -> Option<OriginParts<'_>> {
+    let (scheme, rest) = s.split_once("://")?;
+    if !is_scheme(scheme) {
+        return None;
+    }
+    let (host, port) = split_host_port(rest);
+    if !is_canonical_host(host) {
+        return None;
+    }
+    let port = match port {
+        None => None,
+        Some(p) => {
+            let n = parse_port(p)?;
+            if default_port(scheme) == Some(n) {
+                return None;
+            }
+            Some(n)
+        }
+    };
+    Some(OriginParts { scheme, host, port })
+}
+
+/// The port part of a wildcard pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortPattern {
+    /// No port in the origin (the scheme's default).
+    Default,
+    Exact(u16),
+    /// `:*`: any explicit port.
+    Any,
+}
+
+impl PortPattern {
+    fn matches(self, port: Option<u16>) -> bool {
+        match self {
+            PortPattern::Default => port.is_none(),
+            PortPattern::Exact(p) => port == Some(p),
+            PortPattern::Any => port.is_some(),
+        }
+    }
+}
+
+/// One parsed `allow_origins` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginPattern {
+    Any,
+    Null,
+    /// Matched byte for byte.
+    Exact(String),
+    /// `scheme://*.suffix[:port|:*]`: strict subdomains of `suffix`, any depth.
+    Subdomains {
+        scheme: String,
+        suffix: String,
+        port: PortPattern,
+    },
+    /// `scheme://host:*`.
+    AnyPort {
+        scheme: String,
+        host: String,
+    },
+}
+
+/// A policy entry that is not a valid pattern, with the canonical form when the
+/// mistake is mechanical (case, default port, trailing slash or path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternError {
+    pub message: String,
+    pub canonical: Option<String>,
+}
+
+impl std::fmt::Display for PatternError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(c) = &self.canonical {
+            write!(f, "; the browser sends \"{c}\", write that")?;
+        }
+        Ok(())
+    }
+}
+
+fn err(message: impl Into<String>) -> PatternError {
+    PatternError {
+        message: message.into(),
+        canonical: None,
+    }
+}
+
+const EXPECTED: &str = "expected an origin \"scheme://host[:port]\", \"scheme://*.domain\", \"scheme://host:*\", \"*\" or \"null\"";
+
+/// Parses one `allow_origins` entry.
+pub fn parse_pattern(entry: &str) -> Result<OriginPattern, PatternError> {
+    match entry {
+        "*" => return Ok(OriginPattern::Any),
+        "null" => return Ok(OriginPattern::Null),
+        _ => {}
+    }
+    if entry.is_empty() {
+        return Err(err(format!("empty origin; {EXPECTED}")));
+    }
+    if entry.trim() != entry || entry.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(err(format!(
+            "\"{entry}\" contains white space or control characters; {EXPECTED}"
+        )));
+    }
+    if !entry.is_ascii() {
+        return Err(err(format!(
+            "\"{entry}\" is not ASCII: browsers send internationalised hosts in their punycode (xn--) form; write that"
+        )));
+    }
+    if entry.bytes().any(|b| {
+        matches!(
+            b,
+            b'^' | b'$' | b'\\' | b'(' | b')' | b'[' | b'|' | b'+' | b'?' | b'{'
+        )
+    }) && !entry.contains("://[")
+    {
+        return Err(err(format!(
+            "\"{entry}\" looks like a regular expression; patterns are not regexes. {EXPECTED}"
+        )));
+    }
+    let Some((scheme_raw, rest_raw)) = entry.split_once("://") else {
+        return Err(err(format!(
+            "\"{entry}\" has no scheme (a bare domain is ambiguous: http or https?); {EXPECTED}, e.g. \"https://{entry}\""
+        )));
+    };
+    let scheme = scheme_raw.to_ascii_lowercase();
+    if !is_scheme(&scheme) {
+        return Err(err(format!(
+            "\"{entry}\": \"{scheme_raw}\" is not a URL scheme"
+        )));
+    }
+    // Mechanical deviations from the canonical form are collected and reported
+    // together with the form the browser actually sends.
+    let mut fixes: Vec<&str> = Vec::new();
+    if scheme != scheme_raw {
+        fixes.push("the scheme must be lower case");
+    }
+    let authority = match rest_raw.find(['/', '?', '#']) {
+        Some(i) => {
+            fixes.push(if &rest_raw[i..] == "/" {
+                "an origin has no trailing slash"
+            } else {
+                "an origin has no path, query or fragment"
+            });
+            &rest_raw[..i]
+        }
+        None => rest_raw,
+    };
+    if authority.contains('@') {
+        return Err(err(format!(
+            "\"{entry}\": an origin has no user name or password (\"user@\"); {EXPECTED}"
+        )));
+    }
+    let (host_raw, port_raw) = split_host_port(authority);
+    let host = host_raw.to_ascii_lowercase();
+    if host != host_raw {
+        fixes.push("the host must be lower case");
+    }
+    let port = match port_raw {
+        None => PortPattern::Default,
+        Some("*") => PortPattern::Any,
+        Some(p) => {
+            let digits = p.trim_start_matches('0');
+            let n: u16 = match (p.bytes().all(|c| c.is_ascii_digit()), digits.parse()) {
+                (true, Ok(n)) if !p.is_empty() => n,
+                (true, _) if !p.is_empty() && digits.is_empty() => 0,
+                _ => return Err(err(format!(
+                    "\"{entry}\": \"{p}\" is not a port (a number up to 65535, or * for any port)"
+                ))),
+            };
+            if digits.len() != p.len() && n != 0 {
+                fixes.push("a port has no leading zeros");
+            }
+            if default_port(&scheme) == Some(n) {
+                fixes.push("the default port is never part of an origin");
+                PortPattern::Default
+            } else {
+                PortPattern::Exact(n)
+            }
+        }
+    };
+    let (wild, bare_host) = match host.strip_prefix("*.") {
+        Some(suffix) => (true, suffix.to_string()),
+        None => (false, host.clone()),
+    };
+    if bare_host.contains('*') {
+        return Err(err(format!(
+            "\"{entry}\": '*' is only allowed as the whole first label (\"https://*.example.com\") or as the whole port (\"http://localhost:*\")"
+        )));
+    }
+    if !is_canonical_host(&bare_host) {
+        return Err(err(format!(
+            "\"{entry}\": \"{host_raw}\" is not a valid host"
+        )));
+    }
+    if wild && bare_host.starts_with('[') {
+        return Err(err(format!("\"{entry}\": an IP address has no subdomains")));
+    }
+    if !fixes.is_empty() {
+        let mut canonical = format!("{scheme}://{host}");
+        match port {
+            PortPattern::Default => {}
+            PortPattern::Exact(n) => canonical.push_str(&format!(":{n}")),
+            PortPattern::Any => canonical.push_str(":*"),
+        }
+        return Err(PatternError {
+            message: format!("\"{entry}\" is not in canonical form: {}", fixes.join(", ")),
+            canonical: Some(canonical),
+        });
+    }
+    Ok(match (wild, port) {
+        (true, port) => OriginPattern::Subdomains {
+            scheme,
+            suffix: bare_host,
+            port,
+        },
+        (false, PortPattern::Any) => OriginPattern::AnyPort {
+            scheme,
+            host: bare_host,
+        },
+        (false, _) => OriginPattern::Exact(entry.to_string()),
+    })
+}
+
+/// How a request origin was allowed; `explain` and the debug header report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginMatch {
+    Any,
+    Null,
+    Exact,
+    Subdomain,
+    AnyPort,
+}
+
+/// The compiled `allow_origins` list. Exact origins sit in a hash set and
+/// wildcard patterns are indexed by host and by domain suffix, so matching
+/// costs a handful of hash lookups however long the list is.
+#[derive(Debug, Clone, Default)]
+pub struct OriginSet {
+    any: bool,
+    null: bool,
+    exact: HashSet<Box<str>>,
+    subdomains: HashMap<Box<str>, Vec<(Box<str>, PortPattern)>>,
+    any_port: HashMap<Box<str>, Vec<Box<str>>>,
+    len: usize,
+}
+
+impl OriginSet {
+    pub fn from_patterns<I: IntoIterator<Item = OriginPattern>>(patterns: I) -> Self {
+        let mut set = OriginSet::default();
+        for p in patterns {
+            set.len += 1;
+            match p {
+                OriginPattern::Any => set.any = true,
+                OriginPattern::Null => set.null = true,
+                OriginPattern::Exact(s) => {
+                    set.exact.insert(s.into());
+                }
+                OriginPattern::Subdomains {
+                    scheme,
+                    suffix,
+                    port,
+                } => set
+                    .subdomains
+                    .entry(suffix.into())
+                    .or_default()
+                    .push((scheme.into(), port)),
+                OriginPattern::AnyPort { scheme, host } => set
+                    .any_port
+                    .entry(host.into())
+                    .or_default()
+                    .push(scheme.into()),
+            }
+        }
+        set
+    }
+
+    /// True when the list contains `"*"`.
+    pub fn allows_any(&self) -> bool {
+        self.any
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Matches a request origin that has already been checked to be `null` or
+    /// to parse with [`parse_origin`] (passed as `parts`).
+    pub fn matches(&self, origin: &str, parts: Option<&OriginParts<'_>>) -> Option<OriginMatch> {
+        if self.any {
+            // `*` allows every origin, `null` included: a `*` response is
+            // readable by any page anyway, so refusing `null` would add nothing.
+            return Some(OriginMatch::Any);
+        }
+        let Some(parts) = parts else {
+            return self.null.then_some(OriginMatch::Null);
+        };
+        if self.exact.contains(origin) {
+            return Some(OriginMatch::Exact);
+        }
+        if parts.port.is_some() {
+            if let Some(schemes) = self.any_port.get(parts.host) {
+                if schemes.iter().any(|s| &**s == parts.scheme) {
+                    return Some(OriginMatch::AnyPort);
+                }
+            }
+        }
+        if !self.subdomains.is_empty() && !parts.host.starts_with('[') {
+            // Try every proper suffix that starts after a dot: "a.b.example.com"
+            // looks up "b.example.com" then "example.com" then "com". A host
+            // never matches its own pattern ("*.example.com" ≠ "example.com"),
+            // and "evil-example.com" has no dot before "example.com".
+            let host = parts.host;
+            for (i, _) in host.match_indices('.') {
+                let suffix = &host[i + 1..];
+                if let Some(entries) = self.subdomains.get(suffix) {
+                    if entries
+                        .iter()
+                        .any(|(s, p)| &**s == parts.scheme && p.matches(parts.port))
+                    {
+                        return Some(OriginMatch::Subdomain);
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(entries: &[&str]) -> OriginSet {
+        OriginSet::from_patterns(entries.iter().map(|e| parse_pattern(e).unwrap()))
+    }
+
+    fn allowed(s: &OriginSet, origin: &str) -> bool {
+        if origin == "null" {
+            return s.matches(origin, None).is_some();
+        }
+        match parse_origin(origin) {
+            Some(p) => s.matches(origin, Some(&p)).is_some(),
+            None => false,
+        }
+    }
+
+    #[test]
+    fn parses_canonical_origins_only() {
+        assert!(parse_origin("https://app.example.com").is_some());
+        assert!(parse_origin("http://localhost:8080").is_some());
+        assert!(parse_origin("http://[::1]:3000").is_some());
+        for bad in [
+            "https://App.example.com",
+            "HTTPS://app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com:443",
+            "http://app.example.com:80",
+            "https://user@app.example.com",
+            "https://app.example.com:08080",
+            "https://app.example.com:99999",
+            "https://app..example.com",
+            "https://.example.com",
+            "https://app.example.com ",
+            "https://app.example.com\r\nx: y",
+            "https://",
+            "app.example.com",
+            "https://ex%61mple.com",
+        ] {
+            assert!(parse_origin(bad).is_none(), "{bad:?} must not parse");
+        }
+    }
+
+    #[test]
+    fn subdomain_pattern_resists_suffix_and_prefix_tricks() {
+        let s = set(&["https://*.example.com"]);
+        assert!(allowed(&s, "https://a.example.com"));
+        assert!(allowed(&s, "https://a.b.c.example.com"));
+        for bad in [
+            "https://example.com",
+            "https://evil-example.com",
+            "https://example.com.evil.net",
+            "https://a.example.com.evil.net",
+            "http://a.example.com",
+            "https://a.example.com:8443",
+            "https://a.example.com.",
+            "https://a.example.co",
+            "https://aexample.com",
+        ] {
+            assert!(!allowed(&s, bad), "{bad} must not match");
+        }
+    }
+
+    #[test]
+    fn port_patterns() {
+        let s = set(&["http://localhost:*", "https://*.dev.example:8443"]);
+        assert!(allowed(&s, "http://localhost:3000"));
+        assert!(!allowed(&s, "http://localhost"));
+        assert!(!allowed(&s, "https://localhost:3000"));
+        assert!(!allowed(&s, "http://localhost.evil.net:3000"));
+        assert!(allowed(&s, "https://a.dev.example:8443"));
+        assert!(!allowed(&s, "https://a.dev.example"));
+    }
+
+    #[test]
+    fn exact_is_byte_exact_and_null_is_literal() {
+        let s = set(&["https://app.example.com"]);
+        assert!(allowed(&s, "https://app.example.com"));
+        assert!(!allowed(&s, "https://app.example.com:443"));
+        assert!(!allowed(&s, "null"));
+        let s = set(&["null"]);
+        assert!(allowed(&s, "null"));
+        let s = set(&["*"]);
+        assert!(allowed(&s, "https://anything.test"));
+    }
+
+    #[test]
+    fn non_canonical_entries_name_the_canonical_form() {
+        for (entry, canonical) in [
+            ("https://App.Example.com", "https://app.example.com"),
+            ("HTTPS://app.example.com", "https://app.example.com"),
+            ("https://app.example.com/", "https://app.example.com"),
+            ("https://app.example.com/path", "https://app.example.com"),
+            ("https://app.example.com:443", "https://app.example.com"),
+            ("http://localhost:080", "http://localhost"),
+        ] {
+            let e = parse_pattern(entry).unwrap_err();
+            assert_eq!(e.canonical.as_deref(), Some(canonical), "{entry}: {e}");
+        }
+    }
+
+    #[test]
+    fn guesses_are_errors() {
+        for bad in [
+            "example.com",
+            "*.example.com",
+            "^https://.*\\.example\\.com$",
+            "https://*example.com",
+            "https://a.*.example.com",
+            "https://user:pw@example.com",
+            "https://exa mple.com",
+            "https://bücher.example",
+            "",
+            "https://example.com:http",
+        ] {
+            assert!(parse_pattern(bad).is_err(), "{bad:?} must be an error");
+        }
+    }
+}

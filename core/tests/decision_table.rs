@@ -1,0 +1,58 @@
+//! Replays tests/cases/decisions.json (the table SPEC.md's response rules are
+//! held to) through the core's `decide`.
+
+use cors_gateway_core::{decide, Action, Policy, RequestView};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[test]
+fn every_case_of_the_decision_table() {
+    let table: Value =
+        serde_json::from_str(include_str!("../../tests/cases/decisions.json")).unwrap();
+    let mut policies = BTreeMap::new();
+    for (name, doc) in table["policies"].as_object().unwrap() {
+        let text = doc
+            .to_string()
+            .replace("{{UPSTREAM}}", "http://127.0.0.1:9");
+        let policy = Policy::from_json(&text).unwrap_or_else(|e| panic!("policy {name}: {e}"));
+        policies.insert(name.clone(), policy);
+    }
+    let cases = table["cases"].as_array().unwrap();
+    assert!(cases.len() >= 40);
+    let mut failures = Vec::new();
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let policy = &policies[case["policy"].as_str().unwrap()];
+        let headers: Vec<(String, String)> = case["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h[0].as_str().unwrap().into(), h[1].as_str().unwrap().into()))
+            .collect();
+        let mut scratch = Vec::new();
+        let view = RequestView::from_headers(
+            case["method"].as_str().unwrap(),
+            case["path"].as_str().unwrap(),
+            &headers,
+            &mut scratch,
+        );
+        let d = decide(policy, &view);
+        let status = match d.action {
+            Action::Forward => Value::from("forward"),
+            Action::Respond(s) => Value::from(s),
+        };
+        let got: BTreeMap<String, String> = d
+            .headers()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let want: BTreeMap<String, String> = serde_json::from_value(case["cors"].clone()).unwrap();
+        let failure = d.failure.map(|f| f.code());
+        if status != case["status"] || got != want || failure != case["failure"].as_str() {
+            failures.push(format!(
+                "{name}: got {status} {failure:?} {got:?}, want {} {} {want:?}",
+                case["status"], case["failure"]
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

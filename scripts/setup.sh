@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what building and testing cors-gateway needs. Idempotent: each step
+# is skipped when its tool is already there. Needs: rustup/cargo; apt-get for
+# the browsers (root, or sudo).
+set -euo pipefail
+
+WASMTIME_VERSION=48.0.8
+say() { printf '\033[1m== %s\033[0m\n' "$*"; }
+
+if ! command -v cargo >/dev/null; then
+  echo "SETUP FAILED: cargo not found; install Rust from https://rustup.rs first" >&2
+  exit 1
+fi
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+  say "adding the wasm32-wasip2 target"
+  rustup target add wasm32-wasip2
+fi
+
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! wasmtime --version 2>/dev/null | grep -q "^wasmtime $WASMTIME_VERSION"; then
+  say "installing wasmtime-cli $WASMTIME_VERSION (builds from source, ~15 min on 2 cores)"
+  cargo install "wasmtime-cli@$WASMTIME_VERSION" --locked
+fi
+
+# Browsers for the end-to-end suite (tests/browser), from Debian's packages.
+if [ "${SKIP_BROWSERS:-0}" != 1 ]; then
+  missing=()
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v firefox-esr >/dev/null || command -v firefox >/dev/null || missing+=(firefox-esr)
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]} from Debian's packages"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  fi
+fi
+say "setup complete: $(wasmtime --version), rustc $(rustc --version | cut -d' ' -f2)"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: setup, formatting and lints, then every
+# test (core unit tests, CLI, the component in a real wasmtime serve, the
+# browsers). Run from anywhere inside the repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+scripts/setup.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy (native, all targets)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo clippy (component, wasm32-wasip2, portable and spin builds)"
+cargo clippy -p cors-gateway --target wasm32-wasip2 --locked -- -D warnings
+cargo clippy -p cors-gateway --target wasm32-wasip2 --features spin --locked -- -D warnings
+
+echo "== building both components"
+cargo build -p cors-gateway --release --target wasm32-wasip2 --locked
+cargo build -p cors-gateway --release --target wasm32-wasip2 --features spin --locked --target-dir target/spin
+ls -l target/wasm32-wasip2/release/cors_gateway.wasm target/spin/wasm32-wasip2/release/cors_gateway.wasm
+
+echo "== cargo test (workspace)"
+cargo test --workspace --locked

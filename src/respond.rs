@@ -1,0 +1,65 @@
+//! Answers the gateway writes itself (preflights, refusals, errors, health).
+
+use crate::wasi_http::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
+use cors_gateway_core::Decision;
+
+/// The CORS headers of a decision, without `Vary` (which callers merge).
+pub fn decision_headers<'a>(d: &'a Decision<'a>) -> Vec<(&'static str, &'a str)> {
+    d.grant.iter().flat_map(|g| g.headers()).collect()
+}
+
+pub struct Head<'a> {
+    status: u16,
+    headers: Vec<(String, Vec<u8>)>,
+    _marker: std::marker::PhantomData<&'a ()>,
+}
+
+impl<'a> Head<'a> {
+    pub fn new(status: u16, cors: &[(&'static str, &str)], vary: Option<&str>) -> Self {
+        let mut headers: Vec<(String, Vec<u8>)> = cors
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect();
+        if let Some(v) = vary {
+            headers.push(("vary".into(), v.as_bytes().to_vec()));
+        }
+        Head {
+            status,
+            headers,
+            _marker: std::marker::PhantomData,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.as_bytes().to_vec()));
+        self
+    }
+}
+
+/// Sends a complete response with a small body.
+pub fn send(out: ResponseOutparam, head: Head<'_>, body: &[u8]) {
+    let mut headers = head.headers;
+    if !body.is_empty() && !headers.iter().any(|(n, _)| n == "content-type") {
+        headers.push(("content-type".into(), b"text/plain; charset=utf-8".to_vec()));
+    }
+    headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+    // Values here come from the policy (validated at load) or are constants,
+    // so the host accepts them; an empty header set is the fallback regardless.
+    let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
+    let response = OutgoingResponse::new(fields);
+    let _ = response.set_status_code(head.status);
+    let Ok(out_body) = response.body() else {
+        return;
+    };
+    ResponseOutparam::set(out, Ok(response));
+    if let Ok(stream) = out_body.write() {
+        // blocking_write_and_flush takes at most 4096 bytes per call.
+        for chunk in body.chunks(4096) {
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                return;
+            }
+        }
+        drop(stream);
+    }
+    let _ = OutgoingBody::finish(out_body, None);
+}

@@ -1,0 +1,131 @@
+//! Where the policy comes from, and the per-instance cache that makes a reused
+//! instance parse a policy once while never serving a stale one.
+//!
+//! Every request reads the raw source (an environment variable or a small file,
+//! so this is cheap) and compares it with the bytes the cached policy was
+//! compiled from. Equal bytes reuse the compiled policy; different bytes are
+//! validated completely and replace it only when valid. An invalid or missing
+//! source keeps the last good policy of this instance (last-known-good).
+
+use cors_gateway_core::Policy;
+use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub const DEFAULT_POLICY_FILE: &str = "/policies/policy.json";
+
+/// A compiled policy and what it was compiled from.
+pub struct Loaded {
+    pub policy: Policy,
+    /// Where it came from, e.g. `file:/policies/policy.json` or `env:CORS_POLICY`.
+    pub source: String,
+    pub sha256: String,
+    raw: Vec<u8>,
+}
+
+/// The policy a request is served with.
+pub struct Current {
+    pub loaded: Rc<Loaded>,
+    /// Set when the source is currently unreadable or invalid and `loaded` is
+    /// the last good version: the reason.
+    pub stale_reason: Option<String>,
+}
+
+/// Why no policy can be served at all.
+pub struct Unavailable {
+    pub source: String,
+    pub reason: String,
+}
+
+thread_local! {
+    static CACHE: RefCell<Option<Rc<Loaded>>> = const { RefCell::new(None) };
+}
+
+/// Reads one candidate source. `Ok(None)`: this source is not configured.
+pub type RawSource = Result<Option<(String, Vec<u8>)>, (String, String)>;
+
+/// The portable sources: `CORS_POLICY` (the JSON itself), else the file named
+/// by `CORS_POLICY_FILE` (default `/policies/policy.json`).
+pub fn portable_source() -> RawSource {
+    if let Some(json) = std::env::var_os("CORS_POLICY") {
+        return Ok(Some((
+            "env:CORS_POLICY".to_string(),
+            json.into_encoded_bytes(),
+        )));
+    }
+    let path = std::env::var("CORS_POLICY_FILE").unwrap_or_else(|_| DEFAULT_POLICY_FILE.into());
+    let source = format!("file:{path}");
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some((source, bytes))),
+        Err(e) => Err((source, format!("cannot read {path}: {e}"))),
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    out
+}
+
+/// The policy to serve this request with, given the raw source just read.
+pub fn current(raw: RawSource) -> Result<Current, Unavailable> {
+    let cached = CACHE.with(|c| c.borrow().clone());
+    let failure = match raw {
+        Ok(Some((source, bytes))) => {
+            if let Some(c) = cached
+                .as_ref()
+                .filter(|c| c.raw == bytes && c.source == source)
+            {
+                return Ok(Current {
+                    loaded: c.clone(),
+                    stale_reason: None,
+                });
+            }
+            match std::str::from_utf8(&bytes)
+                .map_err(|e| format!("not UTF-8: {e}"))
+                .and_then(|text| Policy::from_json(text).map_err(|e| e.to_string()))
+            {
+                Ok(policy) => {
+                    let loaded = Rc::new(Loaded {
+                        policy,
+                        sha256: sha256_hex(&bytes),
+                        source,
+                        raw: bytes,
+                    });
+                    CACHE.with(|c| *c.borrow_mut() = Some(loaded.clone()));
+                    return Ok(Current {
+                        loaded,
+                        stale_reason: None,
+                    });
+                }
+                Err(reason) => (source, format!("invalid policy: {reason}")),
+            }
+        }
+        Ok(None) => (
+            "none".to_string(),
+            "no policy source is configured".to_string(),
+        ),
+        Err(e) => e,
+    };
+    let (source, reason) = failure;
+    match cached {
+        Some(loaded) => {
+            eprintln!(
+                "cors-gateway: ERROR policy from {source} rejected, serving last-known-good {} ({}): {reason}",
+                loaded.sha256, loaded.source
+            );
+            Ok(Current {
+                loaded,
+                stale_reason: Some(format!("{source}: {reason}")),
+            })
+        }
+        None => {
+            eprintln!("cors-gateway: ERROR no usable policy from {source}: {reason}");
+            Err(Unavailable { source, reason })
+        }
+    }
+}

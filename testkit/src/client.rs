@@ -1,0 +1,176 @@
+//! An HTTP/1.1 client with raw control: duplicate headers, unnormalised
+//! paths, large bodies, and a body that may break after the head arrived.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// Names lower case, in arrival order, repeated names kept.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Set when the head arrived but the body did not complete.
+    pub body_error: Option<String>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The `access-control-*` and `vary` headers; a repeated one is joined
+    /// with " | " so a duplicate never goes unnoticed.
+    pub fn cors(&self) -> BTreeMap<String, String> {
+        let mut m: BTreeMap<String, String> = BTreeMap::new();
+        for (n, v) in &self.headers {
+            if n.starts_with("access-control-") || n == "vary" {
+                m.entry(n.clone())
+                    .and_modify(|e| {
+                        e.push_str(" | ");
+                        e.push_str(v);
+                    })
+                    .or_insert_with(|| v.clone());
+            }
+        }
+        m
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+/// Sends one request on a fresh connection; gives up after 60 s.
+pub fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> anyhow::Result<Response> {
+    runtime().block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            send_async(addr, method, path, headers, body),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("{method} {path}: no complete answer within 60 s"))?
+    })
+}
+
+/// Like [`send`], with header values as raw bytes (for non-UTF-8 values).
+pub fn send_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: Vec<u8>,
+) -> anyhow::Result<Response> {
+    runtime().block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            send_raw(addr, method, path, headers, body),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("{method} {path}: no complete answer within 60 s"))?
+    })
+}
+
+pub async fn send_async(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> anyhow::Result<Response> {
+    let raw: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+    send_raw(addr, method, path, &raw, body).await
+}
+
+async fn send_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: Vec<u8>,
+) -> anyhow::Result<Response> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (n, v) in headers {
+        req = req.header(*n, hyper::header::HeaderValue::from_bytes(v)?);
+    }
+    let req = req.body(Full::new(Bytes::from(body)))?;
+    let resp = sender.send_request(req).await?;
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    let mut body_error = None;
+    let mut incoming = resp.into_body();
+    while let Some(frame) = incoming.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Some(d) = f.data_ref() {
+                    body.extend_from_slice(d);
+                }
+            }
+            Err(e) => {
+                body_error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    Ok(Response {
+        status,
+        headers,
+        body,
+        body_error,
+    })
+}

@@ -1,0 +1,245 @@
+//! Builds the component and serves it with the real `wasmtime serve`.
+
+use crate::client::{self, Response};
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The wasmtime release the project is tested against (installed by scripts/setup.sh).
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Builds the component (release, `wasm32-wasip2`) with `features` once per
+/// test process and returns the `.wasm`. Building every time (a no-op when
+/// fresh) means tests never run against a stale artifact. A separate target
+/// directory keeps this clear of the outer `cargo test`'s lock.
+pub fn wasm(features: &[&str]) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let key = features.join(",");
+    let map = BUILT.get_or_init(Default::default);
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = map.get(&key) {
+        return p.clone();
+    }
+    let root = workspace_root();
+    let target_dir = root.join("target").join(if key.is_empty() {
+        "it-portable".to_string()
+    } else {
+        format!("it-{}", key.replace(',', "-"))
+    });
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root).args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "-p",
+        "cors-gateway",
+        "--target-dir",
+    ]);
+    cmd.arg(&target_dir);
+    if !features.is_empty() {
+        cmd.args(["--features", &key]);
+    }
+    let out = cmd
+        .output()
+        .expect("SETUP: cannot run cargo to build the component");
+    assert!(
+        out.status.success(),
+        "SETUP: building the component failed (is the wasm32-wasip2 target installed? run scripts/setup.sh):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = target_dir.join("wasm32-wasip2/release/cors_gateway.wasm");
+    assert!(path.exists(), "SETUP: {} was not produced", path.display());
+    map.insert(key, path.clone());
+    path
+}
+
+/// The `wasmtime` binary: `$WASMTIME`, else on `PATH`, else `~/.cargo/bin`.
+/// Missing is a setup failure, never a skipped test.
+pub fn wasmtime_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let candidates = std::env::var_os("WASMTIME")
+            .map(PathBuf::from)
+            .into_iter()
+            .chain(std::env::var_os("PATH").into_iter().flat_map(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join("wasmtime"))
+                    .collect::<Vec<_>>()
+            }))
+            .chain(std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/wasmtime")));
+        for c in candidates {
+            if c.is_file() {
+                return c;
+            }
+        }
+        panic!(
+            "SETUP: wasmtime {WASMTIME_VERSION} not found (looked at $WASMTIME, PATH, ~/.cargo/bin). \
+             Run scripts/setup.sh, or: cargo install wasmtime-cli@{WASMTIME_VERSION} --locked"
+        )
+    })
+    .clone()
+}
+
+#[derive(Default)]
+pub struct GatewayBuilder {
+    features: Vec<String>,
+    policy: Option<String>,
+    env: Vec<(String, String)>,
+    reuse: Option<u32>,
+}
+
+impl GatewayBuilder {
+    /// The policy file content, written to `<tmp>/policy.json`, mounted at `/policies`.
+    pub fn policy(mut self, json: impl Into<String>) -> Self {
+        self.policy = Some(json.into());
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// `--max-instance-reuse-count N`.
+    pub fn reuse(mut self, n: u32) -> Self {
+        self.reuse = Some(n);
+        self
+    }
+
+    pub fn features(mut self, f: &[&str]) -> Self {
+        self.features = f.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    pub fn start(self) -> Gateway {
+        let features: Vec<&str> = self.features.iter().map(String::as_str).collect();
+        let wasm = wasm(&features);
+        let dir = tempfile::tempdir().expect("temp dir");
+        if let Some(p) = &self.policy {
+            std::fs::write(dir.path().join("policy.json"), p).expect("write policy");
+        }
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let mut cmd = Command::new(wasmtime_bin());
+        cmd.args(["serve", "-Scli", "--addr", &addr.to_string()]);
+        cmd.arg("--dir")
+            .arg(format!("{}::/policies", dir.path().display()));
+        for (k, v) in &self.env {
+            cmd.arg("--env").arg(format!("{k}={v}"));
+        }
+        if let Some(n) = self.reuse {
+            cmd.arg("--max-instance-reuse-count").arg(n.to_string());
+        }
+        cmd.arg(&wasm);
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("SETUP: cannot start wasmtime serve");
+        let logs: Arc<Mutex<String>> = Arc::default();
+        if let Some(mut err) = child.stderr.take() {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = err.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut l) = logs.lock() {
+                        l.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if TcpStream::connect(addr).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "wasmtime serve exited ({status}) before listening:\n{}",
+                    logs.lock().map(|l| l.clone()).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wasmtime serve did not listen within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Gateway {
+            child,
+            addr,
+            dir,
+            logs,
+        }
+    }
+}
+
+/// A running `wasmtime serve` with the component; killed on drop.
+pub struct Gateway {
+    child: Child,
+    pub addr: SocketAddr,
+    dir: tempfile::TempDir,
+    logs: Arc<Mutex<String>>,
+}
+
+impl Gateway {
+    pub fn builder() -> GatewayBuilder {
+        GatewayBuilder::default()
+    }
+
+    pub fn policy_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Replaces the policy file atomically (write + rename), as an operator's
+    /// deploy tool would, so no request can see a half-written file.
+    pub fn write_policy(&self, json: &str) {
+        let tmp = self.dir.path().join(".policy.json.tmp");
+        std::fs::write(&tmp, json).expect("write policy");
+        std::fs::rename(&tmp, self.dir.path().join("policy.json")).expect("rename policy");
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Response {
+        client::send(self.addr, method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\ngateway log:\n{}", self.logs()))
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        self.request("GET", path, headers, Vec::new())
+    }
+
+    /// What the component and wasmtime wrote to stderr so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,12 @@
+//! Test infrastructure shared by the integration tests, the browser suite,
+//! the load runs and the demo: a recording loopback upstream that can
+//! misbehave on demand, an HTTP client with raw control, and a launcher for
+//! the component in the real `wasmtime serve`.
+
+pub mod client;
+pub mod gateway;
+pub mod upstream;
+
+pub use client::Response;
+pub use gateway::{wasm, wasmtime_bin, Gateway};
+pub use upstream::{GarbageServer, Seen, Upstream};

@@ -1,0 +1,302 @@
+//! A real HTTP/1.1 upstream on loopback that records every request it gets
+//! and can misbehave on demand, chosen by path:
+//!
+//! | path | answer |
+//! | --- | --- |
+//! | `/…/status/NNN` | status NNN |
+//! | `/…/bytes/N` | N bytes (a repeating pattern), streamed in 64 KiB chunks |
+//! | `/…/slow/MS` | waits MS milliseconds before answering |
+//! | `/…/hang-body` | headers and 1 KiB, then nothing, forever |
+//! | `/…/break-body` | `content-length: 1048576`, 64 KiB, then the connection drops |
+//! | anything else | 200 JSON describing the request as received |
+//!
+//! Every answer carries the upstream's own CORS headers, a `Vary`, and a
+//! hop-by-hop header named in `Connection`, so tests can see what the gateway
+//! replaces, merges and strips.
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use sha2::{Digest, Sha256};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// What the upstream saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path_with_query: String,
+    /// Names lower case, in arrival order.
+    pub headers: Vec<(String, String)>,
+    pub body_len: usize,
+    pub body_sha256: String,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+pub struct Upstream {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The body `/bytes/N` sends: byte i is `i % 251` (a prime, so chunk
+/// boundaries never line up with the pattern).
+pub fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let listener = rt
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("bind upstream");
+        let addr = listener.local_addr().expect("upstream addr");
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let log = seen.clone();
+        rt.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| handle(req, log.clone()));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Upstream {
+            addr,
+            seen,
+            _rt: rt,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Everything received so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn count(&self) -> usize {
+        self.seen.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    pub fn last(&self) -> Option<Seen> {
+        self.seen.lock().ok().and_then(|s| s.last().cloned())
+    }
+}
+
+fn full(b: impl Into<Bytes>) -> Body {
+    http_body_util::Full::new(b.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+fn streamed(chunks: Vec<Result<Bytes, std::io::Error>>, hang: bool) -> Body {
+    BodyExt::boxed(futures_stream(chunks, hang))
+}
+
+fn futures_stream(
+    chunks: Vec<Result<Bytes, std::io::Error>>,
+    hang: bool,
+) -> impl hyper::body::Body<Data = Bytes, Error = std::io::Error> + Send + Sync + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
+    tokio::spawn(async move {
+        for c in chunks {
+            if tx.send(c.map(Frame::data)).await.is_err() {
+                return;
+            }
+        }
+        if hang {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        drop(tx);
+    });
+    ChannelBody(rx)
+}
+
+struct ChannelBody(tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, std::io::Error>>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+fn segment_after<'a>(path: &'a str, key: &str) -> Option<&'a str> {
+    let i = path.find(key)?;
+    path[i + key.len()..].split(['/', '?']).next()
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    log: Arc<Mutex<Vec<Seen>>>,
+) -> Result<Response<Body>, Infallible> {
+    let method = req.method().to_string();
+    let path_with_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let seen = Seen {
+        method: method.clone(),
+        path_with_query: path_with_query.clone(),
+        headers: headers.clone(),
+        body_len: body.len(),
+        body_sha256: sha256_hex(&body),
+    };
+    if let Ok(mut l) = log.lock() {
+        l.push(seen);
+    }
+
+    let mut status = 200u16;
+    let mut content_length: Option<usize> = None;
+    let body: Body = if let Some(ms) = segment_after(&path_with_query, "/slow/") {
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+        full("slow answer\n")
+    } else if let Some(n) = segment_after(&path_with_query, "/bytes/") {
+        let n: usize = n.parse().unwrap_or(0);
+        content_length = Some(n);
+        let data = pattern(n);
+        streamed(
+            data.chunks(64 * 1024)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect(),
+            false,
+        )
+    } else if path_with_query.contains("/hang-body") {
+        streamed(vec![Ok(Bytes::from(vec![b'h'; 1024]))], true)
+    } else if path_with_query.contains("/break-body") {
+        content_length = Some(1024 * 1024);
+        streamed(
+            vec![
+                Ok(Bytes::from(vec![b'b'; 64 * 1024])),
+                Err(std::io::Error::other("upstream broke")),
+            ],
+            false,
+        )
+    } else {
+        if let Some(s) = segment_after(&path_with_query, "/status/") {
+            status = s.parse().unwrap_or(500);
+        }
+        let echo = serde_json::json!({
+            "method": method,
+            "path": path_with_query,
+            "headers": headers,
+            "body_len": body.len(),
+            "body_sha256": sha256_hex(&body),
+        });
+        full(echo.to_string())
+    };
+    let mut resp = Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        // The upstream's own CORS opinion, which the gateway must replace.
+        .header(
+            "access-control-allow-origin",
+            "https://upstream-chose-this.example",
+        )
+        .header("access-control-allow-credentials", "true")
+        .header("access-control-expose-headers", "x-upstream-secret")
+        .header("vary", "Accept-Encoding")
+        .header("x-request-id", "req-123")
+        .header("connection", "x-upstream-hop")
+        .header("x-upstream-hop", "must-not-pass");
+    if let Some(n) = content_length {
+        resp = resp.header("content-length", n);
+    }
+    Ok(resp.body(body).unwrap_or_else(|_| Response::new(full(""))))
+}
+
+/// A listener that answers every connection with bytes that are not HTTP.
+pub struct GarbageServer {
+    pub addr: SocketAddr,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl GarbageServer {
+    pub fn start() -> GarbageServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind garbage");
+        let addr = listener.local_addr().expect("addr");
+        let thread = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for mut s in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(b"SSH-2.0-OpenSSH_9.2 this is not http\r\n\r\n\x00\x01\x02");
+            }
+        });
+        GarbageServer {
+            addr,
+            _thread: thread,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// A loopback address with nothing listening (connections are refused).
+pub fn refused_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    format!("http://{addr}")
+}

@@ -1,0 +1,367 @@
+//! The component in a real `wasmtime serve`, in front of a real loopback
+//! upstream that records what reaches it: forwarding, header hygiene, bodies,
+//! upstream failures, health, and policy updates without a restart.
+
+use testkit::upstream::{pattern, refused_url, sha256_hex};
+use testkit::{GarbageServer, Gateway, Upstream};
+
+const APP: &str = "https://app.example.com";
+
+fn policy(upstream: &str) -> String {
+    policy_with(upstream, &[APP], r#""timeout_ms": 1500"#)
+}
+
+fn policy_with(upstream: &str, origins: &[&str], route_extra: &str) -> String {
+    let origins: Vec<String> = origins.iter().map(|o| format!("\"{o}\"")).collect();
+    format!(
+        r#"{{
+  "version": 1,
+  "cors": {{
+    "allow_origins": [{}],
+    "allow_methods": ["GET", "POST", "PUT", "DELETE"],
+    "allow_headers": ["content-type", "x-trace-id"],
+    "expose_headers": ["x-request-id"],
+    "allow_credentials": true,
+    "max_age_secs": 600
+  }},
+  "routes": [
+    {{ "name": "api", "path_prefix": "/api/", "upstream": "{upstream}", {route_extra} }},
+    {{ "name": "public", "path_prefix": "/public/", "upstream": "{upstream}/base/", "strip_prefix": true,
+       "cors": {{ "allow_origins": ["*"], "allow_credentials": false }} }},
+    {{ "name": "legacy", "path_prefix": "/legacy/", "upstream": "{upstream}",
+       "cors": {{ "on_disallowed_origin": "forward" }} }}
+  ]
+}}"#,
+        origins.join(", ")
+    )
+}
+
+#[test]
+fn forwards_with_the_policys_cors_headers_only() {
+    let up = Upstream::start();
+    let gw = Gateway::builder().policy(policy(&up.url())).start();
+    let r = gw.get(
+        "/api/orders/1?expand=items&x=%20y",
+        &[
+            ("origin", APP),
+            ("connection", "x-client-hop"),
+            ("x-client-hop", "secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-forwarded-host", "spoofed.example"),
+            ("x-trace-id", "t-1"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Exactly one ACAO, the policy's, never the upstream's.
+    assert_eq!(r.all("access-control-allow-origin"), vec![APP]);
+    assert_eq!(r.all("access-control-allow-credentials"), vec!["true"]);
+    assert_eq!(r.all("access-control-expose-headers"), vec!["x-request-id"]);
+    assert_eq!(r.all("vary"), vec!["Accept-Encoding, Origin"]);
+    assert_eq!(r.header("x-request-id"), Some("req-123"));
+    assert_eq!(
+        r.header("x-upstream-hop"),
+        None,
+        "hop-by-hop named in Connection must not pass"
+    );
+    assert!(r.cors().keys().all(|k| k != "access-control-allow-methods"));
+
+    let seen = up.last().expect("upstream reached");
+    assert_eq!(seen.method, "GET");
+    assert_eq!(seen.path_with_query, "/api/orders/1?expand=items&x=%20y");
+    assert_eq!(seen.header("origin"), Some(APP));
+    assert_eq!(seen.header("x-trace-id"), Some("t-1"));
+    assert_eq!(
+        seen.header("x-forwarded-host"),
+        Some(gw.addr.to_string().as_str())
+    );
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+    assert_eq!(seen.header("x-client-hop"), None);
+    assert_eq!(seen.header("keep-alive"), None);
+    assert_eq!(seen.header("host"), Some(up.addr.to_string().as_str()));
+}
+
+#[test]
+fn strip_prefix_and_base_path() {
+    let up = Upstream::start();
+    let gw = Gateway::builder().policy(policy(&up.url())).start();
+    let r = gw.get("/public/a/b?x=1", &[("origin", "https://anyone.test")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        r.all("vary"),
+        vec!["Accept-Encoding"],
+        "a * route needs no Vary: Origin"
+    );
+    assert_eq!(up.last().unwrap().path_with_query, "/base/a/b?x=1");
+}
+
+#[test]
+fn refusals_never_reach_the_upstream() {
+    let up = Upstream::start();
+    let gw = Gateway::builder().policy(policy(&up.url())).start();
+    let pre = gw.request(
+        "OPTIONS",
+        "/api/x",
+        &[
+            ("origin", APP),
+            ("access-control-request-method", "PUT"),
+            ("access-control-request-headers", "content-type"),
+        ],
+        Vec::new(),
+    );
+    assert_eq!(pre.status, 204);
+    let bad = gw.get("/api/x", &[("origin", "https://evil.test")]);
+    assert_eq!(bad.status, 403);
+    assert!(bad.cors().keys().all(|k| !k.starts_with("access-control-")));
+    let raw = gw.get("/public/../api/x", &[("origin", APP)]);
+    assert_eq!(raw.status, 400, "dot segments are refused, not normalised");
+    let no_origin = gw.get("/api/x", &[]);
+    assert_eq!(no_origin.status, 200);
+    assert_eq!(up.count(), 1, "only the origin-less request was forwarded");
+    assert!(
+        gw.logs().contains("origin-not-allowed"),
+        "refusals are logged: {}",
+        gw.logs()
+    );
+}
+
+#[test]
+fn non_utf8_origin_is_a_refusal_not_a_panic() {
+    let up = Upstream::start();
+    let gw = Gateway::builder().policy(policy(&up.url())).start();
+    let origin: &[u8] = b"https://b\xfcrger.example";
+    let r =
+        testkit::client::send_bytes(gw.addr, "GET", "/api/x", &[("origin", origin)], Vec::new())
+            .unwrap();
+    assert_eq!(r.status, 403);
+    assert_eq!(up.count(), 0);
+    // The gateway is still healthy afterwards.
+    assert_eq!(gw.get("/.well-known/cors-gateway/health", &[]).status, 200);
+}
+
+#[test]
+fn forward_mode_sends_no_cors_headers_at_all() {
+    let up = Upstream::start();
+    let gw = Gateway::builder().policy(policy(&up.url())).start();
+    let r = gw.get("/legacy/x", &[("origin", "https://evil.test")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(up.count(), 1);
+    let cors = r.cors();
+    assert!(
+        cors.keys().all(|k| !k.starts_with("access-control-")),
+        "upstream CORS headers must be stripped too: {cors:?}"
+    );
+    assert_eq!(
+        cors.get("vary").map(String::as_str),
+        Some("Accept-Encoding, Origin")
+    );
+}
+
+#[test]
+fn three_mebibyte_bodies_stream_both_ways() {
+    let up = Upstream::start();
+    let gw = Gateway::builder().policy(policy(&up.url())).start();
+    let n = 3 * 1024 * 1024;
+    let body = pattern(n);
+    let r = gw.request(
+        "POST",
+        "/api/upload",
+        &[
+            ("origin", APP),
+            ("content-type", "application/octet-stream"),
+        ],
+        body.clone(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = up.last().unwrap();
+    assert_eq!(seen.body_len, n);
+    assert_eq!(seen.body_sha256, sha256_hex(&body));
+
+    let r = gw.get(&format!("/api/bytes/{n}"), &[("origin", APP)]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body_error, None);
+    assert_eq!(r.body.len(), n);
+    assert!(r.body == body, "response body differs");
+    assert_eq!(r.header("access-control-allow-origin"), Some(APP));
+}
+
+#[test]
+fn upstream_failures_are_readable_502_and_504() {
+    let up = Upstream::start();
+    let garbage = GarbageServer::start();
+    let refused = refused_url();
+    let doc = format!(
+        r#"{{"version":1,"cors":{{"allow_origins":["{APP}"]}},"routes":[
+          {{"name":"refused","path_prefix":"/refused/","upstream":"{refused}"}},
+          {{"name":"garbage","path_prefix":"/garbage/","upstream":"{}"}},
+          {{"name":"slow","path_prefix":"/slow/","upstream":"{}","timeout_ms":400}},
+          {{"name":"ok","path_prefix":"/ok/","upstream":"{}","timeout_ms":800}}]}}"#,
+        garbage.url(),
+        up.url(),
+        up.url()
+    );
+    let gw = Gateway::builder().policy(doc).start();
+    for (path, status) in [
+        ("/refused/x", 502),
+        ("/garbage/x", 502),
+        ("/slow/slow/3000", 504),
+        ("/ok/status/503", 503),
+        ("/ok/status/500", 500),
+    ] {
+        let r = gw.get(path, &[("origin", APP)]);
+        assert_eq!(r.status, status, "{path}: {}\n{}", r.text(), gw.logs());
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some(APP),
+            "{path} must be readable by the page"
+        );
+        assert_eq!(
+            r.header("vary"),
+            Some(if status >= 502 && !path.starts_with("/ok") {
+                "Origin"
+            } else {
+                "Accept-Encoding, Origin"
+            }),
+            "{path}"
+        );
+    }
+    // A body that stops mid-way is aborted, never passed off as complete.
+    for path in ["/ok/hang-body", "/ok/break-body"] {
+        let r = gw.get(path, &[("origin", APP)]);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            r.body_error.is_some(),
+            "{path}: truncated body delivered as complete ({} bytes)",
+            r.body.len()
+        );
+    }
+    let logs = gw.logs();
+    assert!(logs.contains("route refused"), "{logs}");
+    assert!(logs.contains("broke mid-stream"), "{logs}");
+}
+
+#[test]
+fn health_names_source_and_sha256() {
+    let up = Upstream::start();
+    let doc = policy(&up.url());
+    let gw = Gateway::builder().policy(doc.clone()).start();
+    let h = gw.get("/.well-known/cors-gateway/health", &[]);
+    assert_eq!(h.status, 200);
+    let j = h.json();
+    assert_eq!(j["status"], "ok");
+    assert_eq!(j["policy"]["source"], "file:/policies/policy.json");
+    assert_eq!(j["policy"]["sha256"], sha256_hex(doc.as_bytes()));
+    assert_eq!(up.count(), 0, "health is answered by the gateway");
+}
+
+#[test]
+fn env_policy_takes_precedence_over_the_file() {
+    let up = Upstream::start();
+    let env_doc = policy_with(&up.url(), &["https://env.example"], r#""timeout_ms": 1000"#);
+    let gw = Gateway::builder()
+        .policy(policy(&up.url()))
+        .env("CORS_POLICY", &env_doc)
+        .start();
+    assert_eq!(
+        gw.get("/api/x", &[("origin", "https://env.example")])
+            .status,
+        200
+    );
+    assert_eq!(gw.get("/api/x", &[("origin", APP)]).status, 403);
+    let j = gw.get("/.well-known/cors-gateway/health", &[]).json();
+    assert_eq!(j["policy"]["source"], "env:CORS_POLICY");
+    assert_eq!(j["policy"]["sha256"], sha256_hex(env_doc.as_bytes()));
+}
+
+#[test]
+fn a_policy_edit_is_in_force_for_the_next_request() {
+    let up = Upstream::start();
+    let gw = Gateway::builder().policy(policy(&up.url())).start();
+    assert_eq!(gw.get("/api/x", &[("origin", APP)]).status, 200);
+    let v2 = policy_with(&up.url(), &["https://new.example"], r#""timeout_ms": 1000"#);
+    gw.write_policy(&v2);
+    assert_eq!(gw.get("/api/x", &[("origin", APP)]).status, 403);
+    assert_eq!(
+        gw.get("/api/x", &[("origin", "https://new.example")])
+            .status,
+        200
+    );
+    let j = gw.get("/.well-known/cors-gateway/health", &[]).json();
+    assert_eq!(j["policy"]["sha256"], sha256_hex(v2.as_bytes()));
+}
+
+#[test]
+fn an_invalid_or_missing_policy_is_503_and_forwards_nothing() {
+    let up = Upstream::start();
+    let gw = Gateway::builder().policy(policy(&up.url())).start();
+    gw.write_policy(
+        r#"{"version":1,"cors":{"allow_origins":["*"],"allow_credentials":true},"routes":[]}"#,
+    );
+    let r = gw.get("/api/x", &[("origin", APP)]);
+    assert_eq!(r.status, 503);
+    let h = gw.get("/.well-known/cors-gateway/health", &[]);
+    assert_eq!(h.status, 503);
+    assert!(
+        h.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("cors.allow_origins"),
+        "{}",
+        h.text()
+    );
+    assert!(
+        gw.logs().contains("cannot be combined with credentials"),
+        "{}",
+        gw.logs()
+    );
+
+    std::fs::remove_file(gw.policy_dir().join("policy.json")).unwrap();
+    assert_eq!(gw.get("/api/x", &[]).status, 503);
+    assert_eq!(up.count(), 0);
+
+    gw.write_policy(&policy(&up.url()));
+    assert_eq!(gw.get("/api/x", &[("origin", APP)]).status, 200);
+}
+
+#[test]
+fn with_instance_reuse_every_response_reflects_the_file_of_its_time() {
+    let up = Upstream::start();
+    let a = policy_with(&up.url(), &["https://a.example"], r#""timeout_ms": 1000"#);
+    let b = policy_with(&up.url(), &["https://b.example"], r#""timeout_ms": 1000"#);
+    let gw = Gateway::builder().policy(a.clone()).reuse(1000).start();
+    for round in 0..6 {
+        let (doc, yes, no) = if round % 2 == 0 {
+            (&a, "https://a.example", "https://b.example")
+        } else {
+            (&b, "https://b.example", "https://a.example")
+        };
+        gw.write_policy(doc);
+        for _ in 0..3 {
+            assert_eq!(
+                gw.get("/api/x", &[("origin", yes)]).status,
+                200,
+                "round {round}"
+            );
+            assert_eq!(
+                gw.get("/api/x", &[("origin", no)]).status,
+                403,
+                "round {round}"
+            );
+        }
+        let j = gw.get("/.well-known/cors-gateway/health", &[]).json();
+        assert_eq!(j["policy"]["sha256"], sha256_hex(doc.as_bytes()));
+    }
+    // Last-known-good: a reused instance keeps its good policy when the file turns bad.
+    gw.write_policy("{ not json");
+    let r = gw.get("/api/x", &[("origin", "https://b.example")]);
+    let h = gw.get("/.well-known/cors-gateway/health", &[]).json();
+    if r.status == 200 {
+        assert_eq!(h["last_known_good"], true, "{h}");
+        assert_eq!(h["status"], "degraded");
+        assert!(h["error"].as_str().unwrap().contains("not valid JSON"));
+    } else {
+        // A fresh instance has no last good version of its own.
+        assert_eq!(r.status, 503);
+    }
+    assert!(gw.logs().contains("not valid JSON"));
+}
