@@ -781,7 +781,7 @@ mod tests {
 
     #[test]
     fn spec_example_loads() {
-        let p = Policy::from_json(include_str!("../../policies/example.json")).unwrap();
+        let p = Policy::from_json(include_str!("../../policies/policy.json")).unwrap();
         assert_eq!(p.routes.len(), 2);
         let public = p.route_for("/public/x").unwrap();
         assert!(public.cors.origins.allows_any());
