@@ -7,7 +7,9 @@ use crate::wasi_http::{
     OutgoingBody, OutgoingRequest, OutgoingResponse, RequestOptions, ResponseOutparam, Scheme,
 };
 use cors_gateway_core::decision::{upstream_path, Decision};
-use cors_gateway_core::headers::{is_hop_by_hop, merge_vary};
+use cors_gateway_core::headers::{
+    header_block_len, is_hop_by_hop, merge_vary, MAX_HEADER_BLOCK_BYTES,
+};
 use cors_gateway_core::policy::UpstreamScheme;
 use cors_gateway_core::Route;
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
@@ -129,6 +131,17 @@ pub fn forward(
     match stream_request_body(incoming.request, &body) {
         Ok(()) => {
             if let Err(code) = OutgoingBody::finish(body, None) {
+                // The body did not match the client's own Content-Length (for
+                // example Content-Length and Transfer-Encoding both sent): the
+                // client's fault, and the upstream request was aborted.
+                if matches!(code, ErrorCode::HttpRequestBodySize(_)) {
+                    eprintln!("cors-gateway: request body does not match its Content-Length; upstream request aborted");
+                    return respond::send(
+                        out,
+                        Head::new(400, &cors, decision.vary),
+                        b"request body does not match Content-Length\n",
+                    );
+                }
                 let (status, reason) = classify(&code);
                 return fail(status, &reason, out);
             }
@@ -168,6 +181,13 @@ fn send_upstream_response(
     route: &Route,
 ) {
     let upstream_headers = response.headers().entries();
+    if header_block_len(&upstream_headers) > MAX_HEADER_BLOCK_BYTES {
+        eprintln!(
+            "cors-gateway: upstream {} sent more than {MAX_HEADER_BLOCK_BYTES} bytes of headers",
+            route.upstream
+        );
+        return respond::send(out, Head::new(502, cors, decision.vary), reason_body(502));
+    }
     let connection = connection_values(&upstream_headers);
     let vary_lines: Vec<&[u8]> = upstream_headers
         .iter()

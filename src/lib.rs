@@ -10,6 +10,7 @@ mod forward;
 mod respond;
 pub mod source;
 
+use cors_gateway_core::headers::{header_block_len, MAX_HEADER_BLOCK_BYTES};
 use cors_gateway_core::{decide, Action, RequestView, HEALTH_PATH};
 use respond::Head;
 
@@ -53,6 +54,13 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
         return respond::send(out, Head::new(400, &[], None), b"bad request target\n");
     };
     let headers = request.headers().entries();
+    if header_block_len(&headers) > MAX_HEADER_BLOCK_BYTES {
+        return respond::send(
+            out,
+            Head::new(431, &[], None),
+            b"request header fields too large\n",
+        );
+    }
     let path = path_with_query
         .split_once('?')
         .map_or(path_with_query.as_str(), |(p, _)| p);

@@ -7,6 +7,20 @@
 pub const MAX_REQUEST_HEADERS_BYTES: usize = 4096;
 pub const MAX_REQUEST_HEADER_NAMES: usize = 64;
 
+/// Bound on a whole header block (names + values) the gateway handles. Real
+/// browser requests stay far below; WASI hosts refuse larger field sets (64 KiB
+/// is half of wasmtime's default limit), so the gateway refuses them first,
+/// with a status, instead of letting the host fail mid-request.
+pub const MAX_HEADER_BLOCK_BYTES: usize = 64 * 1024;
+
+/// Size of a header block as WASI hosts count it (names plus values).
+pub fn header_block_len<N: AsRef<str>, V: AsRef<[u8]>>(headers: &[(N, V)]) -> usize {
+    headers
+        .iter()
+        .map(|(n, v)| n.as_ref().len() + v.as_ref().len())
+        .sum()
+}
+
 /// RFC 9110 `tchar`.
 #[inline]
 pub fn is_tchar(b: u8) -> bool {

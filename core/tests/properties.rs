@@ -68,7 +68,11 @@ fn reference_allows(origin: &str) -> bool {
     false
 }
 
-fn decide_actual(p: &Policy, path: &str, origin: &[u8]) -> (Action, Option<String>, Option<String>) {
+fn decide_actual(
+    p: &Policy,
+    path: &str,
+    origin: &[u8],
+) -> (Action, Option<String>, Option<String>) {
     let view = RequestView {
         method: "GET",
         path,
@@ -221,7 +225,9 @@ fn classic_misconfigurations_cannot_be_written() {
         r#"{"version":1,"cors":{"allow_origins":["*"],"allow_credentials":true},"routes":[]}"#,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("cannot be combined with credentials"));
+    assert!(err
+        .to_string()
+        .contains("cannot be combined with credentials"));
     let p = policy();
     let (_, acao, vary) = decide_actual(&p, "/pub/x", b"https://attacker.test");
     assert_eq!(acao.as_deref(), Some("*"));
