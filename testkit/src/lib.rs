@@ -10,3 +10,6 @@ pub mod upstream;
 pub use client::Response;
 pub use gateway::{wasm, wasmtime_bin, Gateway};
 pub use upstream::{GarbageServer, Seen, Upstream};
+
+/// Re-exported so tests drive concurrency with the same runtime.
+pub use tokio;

@@ -1,0 +1,38 @@
+//! The policy loader on arbitrary input: never panics; an accepted policy is
+//! usable (a decision on it never panics) and every rejection names a reason.
+#![no_main]
+
+use cors_gateway_core::{decide, OriginHeader, Policy, RequestView};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Policy::from_json(text) {
+        Ok(policy) => {
+            let lines: [&[u8]; 1] = [b"content-type, x-a"];
+            for (method, origin, acrm) in [
+                ("OPTIONS", &b"https://app.example.com"[..], Some(&b"PUT"[..])),
+                ("GET", b"null", None),
+                ("POST", b"http://localhost:3000", None),
+            ] {
+                for route in policy.routes.iter().map(|r| r.path_prefix.as_str()).chain(["/"]) {
+                    let view = RequestView {
+                        method,
+                        path: route,
+                        origin: OriginHeader::One(origin),
+                        request_method: acrm,
+                        request_headers: &lines,
+                        request_private_network: false,
+                    };
+                    let _ = decide(&policy, &view);
+                }
+            }
+        }
+        Err(errors) => {
+            assert!(!errors.0.is_empty());
+            assert!(errors.0.iter().all(|e| !e.message.is_empty()));
+        }
+    }
+});
