@@ -21,5 +21,8 @@ cargo build -p cors-gateway --release --target wasm32-wasip2 --locked
 cargo build -p cors-gateway --release --target wasm32-wasip2 --features spin --locked --target-dir target/spin
 ls -l target/wasm32-wasip2/release/cors_gateway.wasm target/spin/wasm32-wasip2/release/cors_gateway.wasm
 
+echo "== fuzz smoke: each target for ${FUZZ_SECONDS:-20}s (scripts/fuzz.sh SECONDS for longer runs)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+
 echo "== cargo test (workspace)"
 cargo test --workspace --locked

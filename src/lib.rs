@@ -93,7 +93,7 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
 
     if let Some(f) = decision.failure {
         eprintln!(
-            "cors-gateway: {} {} {} route={} origin={:?}: {} ({})",
+            "cors-gateway: {} {} {} route={} origin={}: {} ({})",
             match decision.action {
                 Action::Respond(s) => s.to_string(),
                 Action::Forward => "forwarded-without-cors".into(),
@@ -101,7 +101,7 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
             view.method,
             view.path,
             decision.route.map_or("-", |r| r.name.as_str()),
-            view.origin,
+            OriginForLog(view.origin),
             f.code(),
             f
         );
@@ -111,13 +111,13 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
         // One line per request, for operators (and the browser suite, which
         // counts preflights with it). Request values are Debug-escaped.
         eprintln!(
-            "cors-gateway: access {} {:?} kind={:?} action={:?} route={} origin={:?} failure={}",
+            "cors-gateway: access {} {:?} kind={:?} action={:?} route={} origin={} failure={}",
             view.method,
             view.path,
             decision.kind,
             decision.action,
             decision.route.map_or("-", |r| r.name.as_str()),
-            view.origin,
+            OriginForLog(view.origin),
             decision.failure.map_or("-", |f| f.code()),
         );
     }
@@ -152,6 +152,20 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
                 body = format!("{body}{f}\n");
             }
             respond::send(out, head, body.as_bytes());
+        }
+    }
+}
+
+/// An `Origin` for a log line: Debug-escaped text, so a hostile value cannot
+/// forge log lines.
+struct OriginForLog<'a>(cors_gateway_core::OriginHeader<'a>);
+
+impl std::fmt::Display for OriginForLog<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            cors_gateway_core::OriginHeader::Absent => f.write_str("-"),
+            cors_gateway_core::OriginHeader::Multiple => f.write_str("<several>"),
+            cors_gateway_core::OriginHeader::One(v) => write!(f, "{:?}", String::from_utf8_lossy(v)),
         }
     }
 }

@@ -402,7 +402,7 @@ impl Validator {
             ),
         }
         self.unique_routes(&routes);
-        routes.sort_by(|a, b| b.path_prefix.len().cmp(&a.path_prefix.len()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.path_prefix.len()));
         Some(Policy {
             defaults: defaults?,
             routes,
@@ -794,9 +794,9 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_errors_everywhere() {
-        let errs = errors(&format!(
-            r#"{{"version":1,"cors":{{"alow_origins":[]}},"routes":[{{"name":"a","path_prefix":"/","upstream":"http://u","strip":true,"cors":{{"max_age":1}}}}],"extra":0}}"#
-        ));
+        let errs = errors(
+            r#"{"version":1,"cors":{"alow_origins":[]},"routes":[{"name":"a","path_prefix":"/","upstream":"http://u","strip":true,"cors":{"max_age":1}}],"extra":0}"#,
+        );
         assert!(has_error(
             &errs,
             "cors.alow_origins",
@@ -809,10 +809,10 @@ mod tests {
 
     #[test]
     fn wildcard_with_credentials_is_an_error_at_the_merged_level() {
-        let errs = errors(&format!(
-            r#"{{"version":1,"cors":{{"allow_origins":["https://a.test"],"allow_credentials":true}},
-               "routes":[{{"name":"p","path_prefix":"/p/","upstream":"http://u","cors":{{"allow_origins":["*"]}}}}]}}"#
-        ));
+        let errs = errors(
+            r#"{"version":1,"cors":{"allow_origins":["https://a.test"],"allow_credentials":true},
+               "routes":[{"name":"p","path_prefix":"/p/","upstream":"http://u","cors":{"allow_origins":["*"]}}]}"#,
+        );
         assert!(has_error(
             &errs,
             "routes[0].cors.allow_origins",
