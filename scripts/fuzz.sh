@@ -19,10 +19,15 @@ work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 for t in "${targets[@]}"; do
   mkdir -p "$work/$t"
   echo "== fuzz $t for ${secs}s"
+  status=0
   cargo +nightly fuzz run "$t" "$work/$t" "fuzz/corpus/$t" -- \
-    -max_total_time="$secs" -max_len=8192 -print_final_stats=1 2>&1 \
-    | grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::new_units_added|==[0-9]+== ERROR|SUMMARY|Done [0-9]+ runs)' || true
-  # grep hides libFuzzer's chatter; the exit status is cargo fuzz's.
-  [ "${PIPESTATUS[0]}" = 0 ] || { echo "FUZZ FAILURE in $t: see fuzz/artifacts/$t/" >&2; exit 1; }
+    -max_total_time="$secs" -max_len=8192 -print_final_stats=1 > "$work/$t.log" 2>&1 || status=$?
+  # Only the summary of libFuzzer's output; the whole log on failure.
+  grep -E '^(stat::number_of_executed_units|stat::new_units_added|Done [0-9]+ runs)' "$work/$t.log" || true
+  if [ "$status" != 0 ]; then
+    tail -n 60 "$work/$t.log" >&2
+    echo "FUZZ FAILURE in $t (exit $status): the input is in fuzz/artifacts/$t/" >&2
+    exit 1
+  fi
 done
 echo "fuzz: all targets ran ${secs}s without a crash"

@@ -260,7 +260,8 @@ pub fn parse_pattern(entry: &str) -> Result<OriginPattern, PatternError> {
                 )))
                 }
             };
-            if digits.len() != p.len() && n != 0 {
+            // "0" is canonical; "00", "000", "080" are not.
+            if p.len() > 1 && p.starts_with('0') {
                 fixes.push("a port has no leading zeros");
             }
             if default_port(&scheme) == Some(n) {
@@ -519,6 +520,9 @@ mod tests {
             ("https://app.example.com/path", "https://app.example.com"),
             ("https://app.example.com:443", "https://app.example.com"),
             ("http://localhost:080", "http://localhost"),
+            // Found by the origin_match fuzz target: ":000" was taken as exact.
+            ("http://localhost:000", "http://localhost:0"),
+            ("http://localhost:00080", "http://localhost"),
         ] {
             let e = parse_pattern(entry).unwrap_err();
             assert_eq!(e.canonical.as_deref(), Some(canonical), "{entry}: {e}");
