@@ -365,3 +365,21 @@ fn with_instance_reuse_every_response_reflects_the_file_of_its_time() {
     }
     assert!(gw.logs().contains("not valid JSON"));
 }
+
+#[test]
+fn head_and_bodyless_answers_pass_through() {
+    let up = Upstream::start();
+    let gw = Gateway::builder().policy(policy(&up.url())).start();
+    // HEAD: the upstream's Content-Length describes a body that is not sent.
+    let r = gw.request("HEAD", "/api/bytes/5000", &[("origin", APP)], Vec::new());
+    assert_eq!(r.status, 200, "{}", gw.logs());
+    assert_eq!(r.body_error, None);
+    assert!(r.body.is_empty());
+    assert_eq!(r.header("access-control-allow-origin"), Some(APP));
+    // 204 and 304 from the upstream keep their status and carry the CORS headers.
+    for status in [204u16, 304] {
+        let r = gw.get(&format!("/api/status/{status}"), &[("origin", APP)]);
+        assert_eq!(r.status, status);
+        assert_eq!(r.header("access-control-allow-origin"), Some(APP), "{status}");
+    }
+}
