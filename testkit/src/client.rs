@@ -72,6 +72,18 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// Header lines as (lower-case name, lossy text value) pairs, in order.
+pub fn header_pairs(map: &hyper::HeaderMap) -> Vec<(String, String)> {
+    map.iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Sends one request on a fresh connection; gives up after 60 s.
 pub fn send(
     addr: SocketAddr,
@@ -80,14 +92,8 @@ pub fn send(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> anyhow::Result<Response> {
-    runtime().block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            send_async(addr, method, path, headers, body),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("{method} {path}: no complete answer within 60 s"))?
-    })
+    let raw: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+    send_bytes(addr, method, path, &raw, body)
 }
 
 /// Like [`send`], with header values as raw bytes (for non-UTF-8 values).
@@ -141,16 +147,7 @@ async fn send_raw(
     let req = req.body(Full::new(Bytes::from(body)))?;
     let resp = sender.send_request(req).await?;
     let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = header_pairs(resp.headers());
     let mut body = Vec::new();
     let mut body_error = None;
     let mut incoming = resp.into_body();

@@ -178,16 +178,7 @@ async fn handle(
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = crate::client::header_pairs(req.headers());
     let body = req
         .into_body()
         .collect()
