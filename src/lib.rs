@@ -165,7 +165,9 @@ impl std::fmt::Display for OriginForLog<'_> {
         match self.0 {
             cors_gateway_core::OriginHeader::Absent => f.write_str("-"),
             cors_gateway_core::OriginHeader::Multiple => f.write_str("<several>"),
-            cors_gateway_core::OriginHeader::One(v) => write!(f, "{:?}", String::from_utf8_lossy(v)),
+            cors_gateway_core::OriginHeader::One(v) => {
+                write!(f, "{:?}", String::from_utf8_lossy(v))
+            }
         }
     }
 }

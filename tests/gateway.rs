@@ -380,6 +380,10 @@ fn head_and_bodyless_answers_pass_through() {
     for status in [204u16, 304] {
         let r = gw.get(&format!("/api/status/{status}"), &[("origin", APP)]);
         assert_eq!(r.status, status);
-        assert_eq!(r.header("access-control-allow-origin"), Some(APP), "{status}");
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some(APP),
+            "{status}"
+        );
     }
 }
