@@ -99,6 +99,9 @@ pub struct GatewayBuilder {
     policy: Option<String>,
     env: Vec<(String, String)>,
     reuse: Option<u32>,
+    addr: Option<SocketAddr>,
+    mount: Option<PathBuf>,
+    inherit_stderr: bool,
 }
 
 impl GatewayBuilder {
@@ -119,6 +122,25 @@ impl GatewayBuilder {
         self
     }
 
+    /// Listen on this address instead of a free loopback port.
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = Some(addr);
+        self
+    }
+
+    /// Mount this folder at `/policies` instead of a temporary one (the demo
+    /// mounts the repository's `policies/`, so edits there are live).
+    pub fn mount(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.mount = Some(dir.into());
+        self
+    }
+
+    /// Let wasmtime's and the component's stderr through instead of capturing it.
+    pub fn inherit_stderr(mut self) -> Self {
+        self.inherit_stderr = true;
+        self
+    }
+
     pub fn features(mut self, f: &[&str]) -> Self {
         self.features = f.iter().map(|s| s.to_string()).collect();
         self
@@ -131,15 +153,18 @@ impl GatewayBuilder {
         if let Some(p) = &self.policy {
             std::fs::write(dir.path().join("policy.json"), p).expect("write policy");
         }
-        let port = {
+        let addr: SocketAddr = self.addr.unwrap_or_else(|| {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            l.local_addr().expect("addr").port()
-        };
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+            l.local_addr().expect("addr")
+        });
         let mut cmd = Command::new(wasmtime_bin());
         cmd.args(["serve", "-Scli", "--addr", &addr.to_string()]);
+        let mounted = self
+            .mount
+            .clone()
+            .unwrap_or_else(|| dir.path().to_path_buf());
         cmd.arg("--dir")
-            .arg(format!("{}::/policies", dir.path().display()));
+            .arg(format!("{}::/policies", mounted.display()));
         for (k, v) in &self.env {
             cmd.arg("--env").arg(format!("{k}={v}"));
         }
@@ -147,7 +172,11 @@ impl GatewayBuilder {
             cmd.arg("--max-instance-reuse-count").arg(n.to_string());
         }
         cmd.arg(&wasm);
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.stdout(Stdio::null()).stderr(if self.inherit_stderr {
+            Stdio::inherit()
+        } else {
+            Stdio::piped()
+        });
         let mut child = cmd.spawn().expect("SETUP: cannot start wasmtime serve");
         let logs: Arc<Mutex<String>> = Arc::default();
         if let Some(mut err) = child.stderr.take() {

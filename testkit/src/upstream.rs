@@ -70,14 +70,19 @@ pub fn pattern(n: usize) -> Vec<u8> {
 
 impl Upstream {
     pub fn start() -> Upstream {
+        Upstream::start_on("127.0.0.1:0".parse().expect("addr"))
+    }
+
+    /// Like [`Upstream::start`], on a given address.
+    pub fn start_on(addr: SocketAddr) -> Upstream {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("tokio runtime");
         let listener = rt
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind upstream");
+            .block_on(TcpListener::bind(addr))
+            .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
         let addr = listener.local_addr().expect("upstream addr");
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let log = seen.clone();

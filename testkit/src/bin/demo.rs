@@ -1,0 +1,86 @@
+//! The demo behind `scripts/demo.sh`: a small upstream API on 127.0.0.1:8081,
+//! the gateway in `wasmtime serve` on localhost:8080 with the repository's
+//! `policies/demo.json` (edit it while the demo runs), and a playground page on
+//! http://127.0.0.1:8000, another origin, that fires cross-origin requests.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use testkit::gateway::workspace_root;
+use testkit::{Gateway, Upstream};
+
+const PLAYGROUND: &str = include_str!("../../assets/playground.html");
+const SCENARIOS: &str = include_str!("../../assets/scenarios.js");
+
+fn port(var: &str, default: u16) -> u16 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn page(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (body, kind) = match req.uri().path() {
+        "/" | "/index.html" => (PLAYGROUND, "text/html; charset=utf-8"),
+        "/scenarios.js" => (SCENARIOS, "text/javascript; charset=utf-8"),
+        _ => ("not found\n", "text/plain"),
+    };
+    let status = if body == "not found\n" { 404 } else { 200 };
+    Ok(Response::builder()
+        .status(status)
+        .header("content-type", kind)
+        .header("cache-control", "no-store")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .unwrap_or_default())
+}
+
+fn main() {
+    let upstream_addr: SocketAddr = ([127, 0, 0, 1], port("DEMO_UPSTREAM_PORT", 8081)).into();
+    let gateway_addr: SocketAddr = ([127, 0, 0, 1], port("DEMO_GATEWAY_PORT", 8080)).into();
+    let page_addr: SocketAddr = ([127, 0, 0, 1], port("DEMO_PAGE_PORT", 8000)).into();
+
+    let _upstream = Upstream::start_on(upstream_addr);
+    println!("demo upstream    http://{upstream_addr}  (answers with a JSON echo of each request)");
+    println!("building the component and starting wasmtime serve …");
+    let gateway = Gateway::builder()
+        .addr(gateway_addr)
+        .mount(workspace_root().join("policies"))
+        .env("CORS_POLICY_FILE", "/policies/demo.json")
+        .env("CORS_GATEWAY_ACCESS_LOG", "1")
+        .inherit_stderr()
+        .start();
+
+    let rt = testkit::client::runtime();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(page_addr))
+        .unwrap_or_else(|e| panic!("cannot listen on {page_addr}: {e}"));
+    rt.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service_fn(page))
+                    .await;
+            });
+        }
+    });
+
+    let gw = format!("http://localhost:{}", gateway.addr.port());
+    println!(
+        "\ncors-gateway      {gw}  (policy: policies/demo.json, edits apply on the next request)\n\
+         playground        http://{page_addr}  <- open this in your browser\n\n\
+         try it from a terminal too:\n  \
+         curl -i {gw}/api/hello -H 'Origin: http://{page_addr}'\n  \
+         curl -i -X OPTIONS {gw}/api/orders -H 'Origin: http://{page_addr}' \\\n       \
+         -H 'Access-Control-Request-Method: PUT' -H 'Access-Control-Request-Headers: content-type'\n  \
+         curl -i {gw}/api/hello -H 'Origin: https://evil.example'\n  \
+         curl -s {gw}/.well-known/cors-gateway/health\n\n\
+         The gateway's log follows. Ctrl-C stops everything.\n"
+    );
+    loop {
+        std::thread::park();
+    }
+}
