@@ -92,6 +92,10 @@ fn strip_prefix_and_base_path() {
         vec!["Accept-Encoding"],
         "a * route needs no Vary: Origin"
     );
+    // Without Origin the same `*` answer: a cached copy suits any origin.
+    let r = gw.get("/public/a/b?x=1", &[]);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(r.all("vary"), vec!["Accept-Encoding"]);
     assert_eq!(up.last().unwrap().path_with_query, "/base/a/b?x=1");
 }
 

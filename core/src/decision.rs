@@ -308,6 +308,14 @@ pub fn decide<'a>(policy: &'a Policy, req: &RequestView<'a>) -> Decision<'a> {
     let (origin_str, parts) = match origin {
         Origin::Absent => {
             return match route {
+                // A route that answers every origin with `*` answers requests
+                // without Origin the same way: then the response is the same
+                // for everyone, which is what makes leaving out `Vary: Origin`
+                // safe (a cached copy is right for any later CORS request).
+                Some(r) if r.cors.origin_independent() => {
+                    d.grant = Some(actual_grant(&r.cors, "*"));
+                    d
+                }
                 Some(_) => d,
                 None => refuse(d, 404, Failure::NoRoute),
             };
