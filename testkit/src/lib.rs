@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod gateway;
+pub mod page;
 pub mod upstream;
 
 pub use client::Response;

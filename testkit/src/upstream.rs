@@ -8,6 +8,8 @@
 //! | `/…/slow/MS` | waits MS milliseconds before answering |
 //! | `/…/hang-body` | headers and 1 KiB, then nothing, forever |
 //! | `/…/break-body` | `content-length: 1048576`, 64 KiB, then the connection drops |
+//! | `/…/set-cookie…` | also sets the cookie `session=abc123` |
+//! | `/…/cacheable…` | also `cache-control: public, max-age=60` |
 //! | anything else | 200 JSON describing the request as received |
 //!
 //! Every answer carries the upstream's own CORS headers, a `Vary`, and a
@@ -252,10 +254,18 @@ async fn handle(
         .header("access-control-expose-headers", "x-upstream-secret")
         .header("vary", "Accept-Encoding")
         .header("x-request-id", "req-123")
+        // Not exposed by any policy: a page must never be able to read it.
+        .header("x-internal-only", "1")
         .header("connection", "x-upstream-hop")
         .header("x-upstream-hop", "must-not-pass");
     if let Some(n) = content_length {
         resp = resp.header("content-length", n);
+    }
+    if path_with_query.contains("/set-cookie") {
+        resp = resp.header("set-cookie", "session=abc123; Path=/; HttpOnly");
+    }
+    if path_with_query.contains("/cacheable") {
+        resp = resp.header("cache-control", "public, max-age=60");
     }
     Ok(resp.body(body).unwrap_or_else(|_| Response::new(full(""))))
 }

@@ -3,39 +3,16 @@
 //! `policies/demo.json` (edit it while the demo runs), and a playground page on
 //! http://127.0.0.1:8000, another origin, that fires cross-origin requests.
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use testkit::gateway::workspace_root;
+use testkit::page::PageServer;
 use testkit::{Gateway, Upstream};
-
-const PLAYGROUND: &str = include_str!("../../assets/playground.html");
-const SCENARIOS: &str = include_str!("../../assets/scenarios.js");
 
 fn port(var: &str, default: u16) -> u16 {
     std::env::var(var)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-async fn page(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (body, kind) = match req.uri().path() {
-        "/" | "/index.html" => (PLAYGROUND, "text/html; charset=utf-8"),
-        "/scenarios.js" => (SCENARIOS, "text/javascript; charset=utf-8"),
-        _ => ("not found\n", "text/plain"),
-    };
-    let status = if body == "not found\n" { 404 } else { 200 };
-    Ok(Response::builder()
-        .status(status)
-        .header("content-type", kind)
-        .header("cache-control", "no-store")
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
-        .unwrap_or_default())
 }
 
 fn main() {
@@ -54,19 +31,7 @@ fn main() {
         .inherit_stderr()
         .start();
 
-    let rt = testkit::client::runtime();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind(page_addr))
-        .unwrap_or_else(|e| panic!("cannot listen on {page_addr}: {e}"));
-    rt.spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service_fn(page))
-                    .await;
-            });
-        }
-    });
+    let _page = PageServer::start(page_addr);
 
     let gw = format!("http://localhost:{}", gateway.addr.port());
     println!(
