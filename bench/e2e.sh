@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# End-to-end load on `wasmtime serve`, loopback only, bounded runs.
+#
+#   bench/e2e.sh            # DURATION=5 s per run, ROUNDS=3, CONNS=8, NGINX=1
+#   DURATION=10 ROUNDS=5 bench/e2e.sh
+#
+# Builds the gateway (portable and spin), the hello-world floor, the bare
+# pass-through and a one-thread upstream; then, for each round, runs every
+# configuration for DURATION seconds with `wrk` (one thread, CONNS
+# connections), interleaved so that machine noise hits all of them alike, and
+# prints the median requests/s of each and the ratios the targets are about:
+#   - preflight: gateway vs hello-world (floor), target >= 0.9x
+#   - forwarded request: gateway vs pass-through, target >= 0.9x; vs direct
+#   - policy of 10 vs 10,000 origins (per-request policy cost without reuse)
+# each with wasmtime's default for WASIp2 (a fresh instance per request) and
+# with --max-instance-reuse-count 1000. nginx (Debian package, installed if
+# missing; NGINX=0 skips it) answers the same preflight and proxies the same
+# request as a reference point, not a target.
+set -euo pipefail
+export PATH="$HOME/.cargo/bin:$PATH"
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-8}
+NGINX=${NGINX:-1}
+REUSE=1000
+
+need() { command -v "$1" >/dev/null || { echo "SETUP: $1 not found ($2)" >&2; exit 1; }; }
+need wrk "apt-get install wrk"
+need wasmtime "run scripts/setup.sh"
+need python3 "apt-get install python3"
+need curl "apt-get install curl"
+if [ "$NGINX" = 1 ] && ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    echo "== installing nginx (reference point; NGINX=0 skips it)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null ||
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx >/dev/null ||
+        { echo "SETUP: cannot install nginx (NGINX=0 skips it)" >&2; exit 1; }
+fi
+NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
+
+echo "== building (release, wasm32-wasip2)"
+cargo build -q --locked --release --target wasm32-wasip2 -p cors-gateway -p bench-hello -p bench-passthrough
+cargo build -q --locked --release --target wasm32-wasip2 -p cors-gateway --features spin --target-dir target/spin
+cargo build -q --locked --release -p bench-upstream
+W=target/wasm32-wasip2/release
+GATEWAY=$W/cors_gateway.wasm HELLO=$W/bench_hello.wasm PASS=$W/bench_passthrough.wasm
+SPIN=target/spin/wasm32-wasip2/release/cors_gateway.wasm
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { # port
+    for _ in $(seq 1 300); do
+        curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+        sleep 0.1
+    done
+    echo "server on port $1 did not start" >&2
+    exit 1
+}
+
+UP_PORT=$(free_port)
+target/release/bench-upstream "$UP_PORT" >/dev/null &
+PIDS+=($!)
+wait_http "$UP_PORT"
+
+# Policies of 10 and 10,000 origins (9 in 10 exact, 1 in 10 subdomain
+# patterns, as core/benches/common does); the request origin is in the middle.
+for n in 10 10000; do
+    mkdir -p "$TMP/p$n"
+    python3 - "$n" "$UP_PORT" >"$TMP/p$n/policy.json" <<'EOF'
+import json, sys
+n, port = int(sys.argv[1]), sys.argv[2]
+origins = [f"https://*.tenant{i}.example.net" if i % 10 == 9 else f"https://app{i}.example.com" for i in range(n)]
+print(json.dumps({"version": 1,
+    "cors": {"allow_origins": origins, "allow_methods": ["GET", "POST", "PUT", "DELETE"],
+             "allow_headers": ["content-type", "authorization", "x-trace-id"],
+             "expose_headers": ["x-request-id"], "allow_credentials": True, "max_age_secs": 600},
+    "routes": [{"name": "api", "path_prefix": "/api/", "upstream": f"http://127.0.0.1:{port}"}]}))
+EOF
+done
+ORIGIN="https://app0.example.com" # exact entry 0 of both policies
+ORIGIN_10K="https://app5000.example.com"
+
+cat >"$TMP/preflight.lua" <<'EOF'
+wrk.method = "OPTIONS"
+wrk.headers["Access-Control-Request-Method"] = "POST"
+wrk.headers["Access-Control-Request-Headers"] = "content-type,x-trace-id"
+EOF
+cat >"$TMP/get.lua" <<'EOF'
+wrk.method = "GET"
+EOF
+
+# nginx: the same preflight answer with add_header/return 204, the same proxy.
+if [ "$NGINX" = 1 ]; then
+    NG_PORT=$(free_port)
+    mkdir -p "$TMP/nginx"
+    chmod 755 "$TMP"
+    cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/body; proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fcgi; uwsgi_temp_path $TMP/nginx/uwsgi; scgi_temp_path $TMP/nginx/scgi;
+    upstream up { server 127.0.0.1:$UP_PORT; keepalive 16; }
+    server {
+        listen 127.0.0.1:$NG_PORT;
+        location /api/ {
+            if (\$request_method = OPTIONS) {
+                add_header Access-Control-Allow-Origin \$http_origin always;
+                add_header Access-Control-Allow-Credentials true always;
+                add_header Access-Control-Allow-Methods "GET, POST, PUT, DELETE" always;
+                add_header Access-Control-Allow-Headers "content-type, authorization, x-trace-id" always;
+                add_header Access-Control-Max-Age 600 always;
+                add_header Vary "Origin, Access-Control-Request-Method, Access-Control-Request-Headers" always;
+                return 204;
+            }
+            add_header Access-Control-Allow-Origin \$http_origin always;
+            add_header Access-Control-Allow-Credentials true always;
+            add_header Access-Control-Expose-Headers x-request-id always;
+            add_header Vary Origin always;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://up;
+        }
+        location / { return 204; }
+    }
+}
+EOF
+    # As root, nginx drops its worker to an unprivileged user; as a user it
+    # simply runs as that user.
+    [ "$(id -u)" = 0 ] && sed -i "1i user nobody nogroup;" "$TMP/nginx/nginx.conf"
+    "$NGINX_BIN" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>"$TMP/nginx/stderr" &
+    PIDS+=($!)
+    wait_http "$NG_PORT"
+fi
+
+# run NAME URL LUA ORIGIN: one bounded wrk run; appends "NAME rps" to results.
+run() {
+    local out rps
+    out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/$3.lua" -H "Origin: $4" "$2")
+    if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
+        echo "!! $1: errors during the run:" >&2
+        grep "Non-2xx\|Socket errors" <<<"$out" >&2
+    fi
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    echo "$1 $rps" >>"$TMP/results"
+    printf '   %-34s %10s req/s\n' "$1" "$rps"
+}
+
+# serve NAME WASM POLICYDIR REUSE(-|n) URLPATH LUA ORIGIN
+serve() {
+    local port pid args=()
+    port=$(free_port)
+    [ "$4" != - ] && args=(--max-instance-reuse-count "$4")
+    wasmtime serve -Scli --addr "127.0.0.1:$port" --dir "$3::/policies" \
+        --env "UPSTREAM=127.0.0.1:$UP_PORT" "${args[@]}" "$2" 2>"$TMP/serve.log" &
+    pid=$!
+    wait_http "$port"
+    # Short warm-up (JIT is ahead of time, but the first connections are not).
+    wrk -t1 -c"$CONNS" -d1s -s "$TMP/$6.lua" -H "Origin: $7" "http://127.0.0.1:$port$5" >/dev/null
+    run "$1" "http://127.0.0.1:$port$5" "$6" "$7"
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+}
+
+: >"$TMP/results"
+for round in $(seq 1 "$ROUNDS"); do
+    echo "== round $round/$ROUNDS (${DURATION}s each, $CONNS connections)"
+    for reuse in - "$REUSE"; do
+        tag=$([ "$reuse" = - ] && echo fresh || echo reuse)
+        serve "preflight/hello/$tag" "$HELLO" "$TMP/p10" "$reuse" /api/orders preflight "$ORIGIN"
+        serve "preflight/gateway-10/$tag" "$GATEWAY" "$TMP/p10" "$reuse" /api/orders preflight "$ORIGIN"
+        serve "preflight/gateway-10k/$tag" "$GATEWAY" "$TMP/p10000" "$reuse" /api/orders preflight "$ORIGIN_10K"
+        serve "forward/passthrough/$tag" "$PASS" "$TMP/p10" "$reuse" /api/orders get "$ORIGIN"
+        serve "forward/gateway-10/$tag" "$GATEWAY" "$TMP/p10" "$reuse" /api/orders get "$ORIGIN"
+    done
+    run "forward/direct-upstream" "http://127.0.0.1:$UP_PORT/api/orders" get "$ORIGIN"
+    if [ "$NGINX" = 1 ]; then
+        run "preflight/nginx" "http://127.0.0.1:$NG_PORT/api/orders" preflight "$ORIGIN"
+        run "forward/nginx" "http://127.0.0.1:$NG_PORT/api/orders" get "$ORIGIN"
+    fi
+done
+
+echo
+echo "== results: median requests/s over $ROUNDS rounds"
+python3 - "$TMP/results" <<'EOF'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, rps = line.split()
+    runs.setdefault(name, []).append(float(rps))
+med = {k: statistics.median(v) for k, v in runs.items()}
+for k in runs:
+    print(f"  {k:34} {med[k]:10.0f}   (runs: {', '.join(f'{x:.0f}' for x in runs[k])})")
+def ratio(a, b, target=None):
+    if a in med and b in med:
+        r = med[a] / med[b]
+        t = f"   target >= {target}x: {'met' if r >= target else 'NOT met'}" if target else ""
+        print(f"  {a:34} / {b:34} = {r:5.2f}x{t}")
+print("\n== ratios")
+for tag in ("fresh", "reuse"):
+    ratio(f"preflight/gateway-10/{tag}", f"preflight/hello/{tag}", 0.9)
+    ratio(f"preflight/gateway-10k/{tag}", f"preflight/hello/{tag}")
+    ratio(f"preflight/gateway-10k/{tag}", f"preflight/gateway-10/{tag}", 0.5)
+    ratio(f"forward/gateway-10/{tag}", f"forward/passthrough/{tag}", 0.9)
+    ratio(f"forward/gateway-10/{tag}", "forward/direct-upstream")
+ratio("preflight/gateway-10/reuse", "preflight/nginx")
+ratio("forward/gateway-10/reuse", "forward/nginx")
+EOF
+
+echo
+echo "== .wasm sizes"
+for f in "$GATEWAY" "$SPIN" "$HELLO" "$PASS"; do
+    printf '  %-52s %8d bytes (%d KiB)\n' "$f" "$(stat -c %s "$f")" "$(($(stat -c %s "$f") / 1024))"
+done
+size=$(stat -c %s "$GATEWAY")
+echo "  portable gateway target < 400 KiB: $([ "$size" -lt $((400 * 1024)) ] && echo met || echo NOT met)"
+echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM; wasmtime $(wasmtime --version | cut -d' ' -f2)"

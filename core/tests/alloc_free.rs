@@ -1,0 +1,117 @@
+//! The decision path allocates nothing: a counting global allocator wraps
+//! `RequestView::from_headers` + `decide` + rendering the answer's headers for
+//! typical preflight and actual requests, on policies of 10 and 10,000 origins,
+//! and prints the allocations per decision.
+
+use cors_gateway_core::{decide, Policy, RequestView};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    // Per thread, so tests running in parallel do not count each other.
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> usize {
+    ALLOCS.with(Cell::get)
+}
+
+fn policy(n: usize) -> Policy {
+    let origins: Vec<String> = (0..n)
+        .map(|i| {
+            if i % 10 == 9 {
+                format!("https://*.tenant{i}.example.net")
+            } else {
+                format!("https://app{i}.example.com")
+            }
+        })
+        .collect();
+    let json = serde_json::json!({
+        "version": 1,
+        "cors": {
+            "allow_origins": origins,
+            "allow_methods": ["GET", "POST", "PUT", "DELETE"],
+            "allow_headers": ["content-type", "authorization", "x-trace-id"],
+            "expose_headers": ["x-request-id"],
+            "allow_credentials": true,
+            "max_age_secs": 600
+        },
+        "routes": [{"name": "api", "path_prefix": "/api/", "upstream": "http://127.0.0.1:8081"}]
+    });
+    Policy::from_json(&json.to_string()).expect("valid policy")
+}
+
+/// Allocations made by one decision, with the caller's header scratch buffer
+/// already sized (the component reuses one per request).
+fn allocations_per_decision(policy: &Policy, method: &str, headers: &[(&str, &str)]) -> usize {
+    let mut scratch: Vec<&[u8]> = Vec::with_capacity(4);
+    let before = allocs();
+    let view = RequestView::from_headers(method, "/api/orders?id=7", headers, &mut scratch);
+    let d = decide(policy, &view);
+    let rendered: usize = d.headers().map(|(n, v)| n.len() + v.len()).sum();
+    let after = allocs();
+    assert!(
+        rendered > 0,
+        "the request must be granted so the whole path runs"
+    );
+    after - before
+}
+
+#[test]
+fn typical_decisions_do_not_allocate() {
+    // The counter itself works: a boxed value is one allocation.
+    let before = allocs();
+    let boxed = std::hint::black_box(Box::new(7u64));
+    assert_eq!(allocs() - before, 1);
+    drop(boxed);
+    for n in [10, 10_000] {
+        let p = policy(n);
+        let exact = format!("https://app{}.example.com", n / 2 / 10 * 10);
+        let sub = format!("https://eu.tenant{}.example.net", n / 2 / 10 * 10 + 9);
+        for origin in [&exact, &sub] {
+            let preflight = [
+                ("host", "api.example.com"),
+                ("origin", origin.as_str()),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type,x-trace-id"),
+            ];
+            let actual = [
+                ("host", "api.example.com"),
+                ("origin", origin.as_str()),
+                ("content-type", "application/json"),
+            ];
+            let pre = allocations_per_decision(&p, "OPTIONS", &preflight);
+            let act = allocations_per_decision(&p, "POST", &actual);
+            println!(
+                "{n:>6} origins, {origin}: preflight {pre} allocations, actual {act} allocations"
+            );
+            assert_eq!(
+                pre, 0,
+                "preflight decision allocated ({n} origins, {origin})"
+            );
+            assert_eq!(
+                act, 0,
+                "actual-request decision allocated ({n} origins, {origin})"
+            );
+        }
+    }
+}
