@@ -96,11 +96,12 @@ user_pref("network.proxy.type", 0);
 }
 
 /// The demo policy with this run's origins and upstreams.
-fn policy(page_origin: &str, upstream: &Upstream) -> String {
+fn policy(page_origin: &str, page2_origin: &str, upstream: &Upstream) -> String {
     let demo =
         std::fs::read_to_string(testkit::gateway::workspace_root().join("policies/demo.json"))
             .expect("policies/demo.json");
     demo.replace("http://127.0.0.1:8000", page_origin)
+        .replace("http://127.0.0.1:8001", page2_origin)
         .replace("http://127.0.0.1:8089", &refused_url())
         .replace("http://127.0.0.1:8081", &upstream.url())
 }
@@ -110,8 +111,10 @@ fn policy(page_origin: &str, upstream: &Upstream) -> String {
 fn run(kind: &str) {
     let upstream = Upstream::start();
     let page = PageServer::start("127.0.0.1:0".parse().expect("addr"));
+    // A second allowed origin on the same site, for the shared-cache scenario.
+    let page2 = PageServer::start("127.0.0.1:0".parse().expect("addr"));
     let gw = Gateway::builder()
-        .policy(policy(&page.origin(), &upstream))
+        .policy(policy(&page.origin(), &page2.origin(), &upstream))
         .env("CORS_GATEWAY_ACCESS_LOG", "1")
         .start();
     let gateway = format!("http://localhost:{}", gw.addr.port());

@@ -31,8 +31,8 @@ const SCENARIOS = [
     path: "/public/logo", init: { credentials: "include" }, expect: "blocked" },
   { id: "exposed-header", name: "Exposed and unexposed headers", why: "x-request-id is in expose_headers, x-internal-only is not",
     path: "/api/hello", init: {}, read: ["x-request-id", "x-internal-only"], expect: 200 },
-  { id: "vary-cache", name: "Cached response reused for a CORS request", why: "a script tag (no Origin) caches the URL first; Vary: Origin keeps that copy away from fetch()",
-    path: "/api/cacheable/v1.js", init: { cache: "force-cache" }, prime: "script", expect: 200 },
+  { id: "vary-cache", name: "Cache shared by two origins", why: "a second allowed origin (an iframe) caches this URL first; Vary: Origin keeps its copy away from this page",
+    path: "/api/cacheable/v1", init: { cache: "force-cache" }, prime: "frame", expect: 200 },
   { id: "upstream-down", name: "Upstream down", why: "the gateway answers 502 with CORS headers: readable, not an opaque error",
     path: "/down/x", init: {}, expect: 502 },
   { id: "no-route", name: "No route", why: "a 404 the page can read", path: "/nowhere", init: {}, expect: 404 },
@@ -42,19 +42,25 @@ const SCENARIOS = [
     repeat: [0, 0, 2600], expect: 200 },
 ];
 
-function loadScript(url) {
+// Has the page at gateways.page2 (another origin of the same site, so the same
+// HTTP cache partition) fetch `url` first.
+function primeFromOtherOrigin(page2, url) {
   return new Promise((resolve) => {
-    const s = document.createElement("script");
-    s.src = url;
-    s.onload = s.onerror = () => resolve();
-    document.head.appendChild(s);
+    const f = document.createElement("iframe");
+    const done = (e) => { if (e.data === "primed") { window.removeEventListener("message", done); resolve(); } };
+    window.addEventListener("message", done);
+    setTimeout(resolve, 5000);
+    f.src = `${page2}/prime.html?url=${encodeURIComponent(url)}`;
+    f.style.display = "none";
+    document.body.appendChild(f);
   });
 }
 
-// gateways: { cross: "http://localhost:PORT", same: "http://127.0.0.1:PORT" }
+// gateways: { cross: "http://localhost:PORT", same: "http://127.0.0.1:PORT",
+//             page2: a second page origin allowed by the policy }
 async function runScenario(gateways, s) {
   const url = (s.site === "same" ? gateways.same : gateways.cross) + s.path;
-  if (s.prime === "script") await loadScript(url);
+  if (s.prime === "frame") await primeFromOtherOrigin(gateways.page2, url);
   let last;
   for (const wait of s.repeat || [0]) {
     if (wait) await new Promise((r) => setTimeout(r, wait));

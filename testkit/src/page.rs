@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 pub const PLAYGROUND_HTML: &str = include_str!("../assets/playground.html");
 pub const RUNNER_HTML: &str = include_str!("../assets/runner.html");
 pub const SCENARIOS_JS: &str = include_str!("../assets/scenarios.js");
+pub const PRIME_HTML: &str = include_str!("../assets/prime.html");
 
 pub struct PageServer {
     pub addr: SocketAddr,
@@ -79,6 +80,11 @@ async fn serve(
             200,
             "text/html; charset=utf-8",
             Bytes::from_static(RUNNER_HTML.as_bytes()),
+        ),
+        ("GET", "/prime.html") => (
+            200,
+            "text/html; charset=utf-8",
+            Bytes::from_static(PRIME_HTML.as_bytes()),
         ),
         ("GET", "/scenarios.js") => (
             200,

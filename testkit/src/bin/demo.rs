@@ -32,6 +32,9 @@ fn main() {
         .start();
 
     let _page = PageServer::start(page_addr);
+    // A second allowed origin, for the shared-cache scenario's iframe.
+    let page2_addr: SocketAddr = ([127, 0, 0, 1], port("DEMO_PAGE2_PORT", 8001)).into();
+    let _page2 = PageServer::start(page2_addr);
 
     let gw = format!("http://localhost:{}", gateway.addr.port());
     println!(
