@@ -6,9 +6,13 @@
 //! - [`forward`]: outbound HTTP with streamed bodies;
 //! - [`respond`]: answers the gateway writes itself.
 
+#[cfg(feature = "spin")]
+mod admin;
 mod forward;
 mod respond;
 pub mod source;
+#[cfg(feature = "spin")]
+mod spin;
 
 use cors_gateway_core::headers::{header_block_len, MAX_HEADER_BLOCK_BYTES};
 use cors_gateway_core::{decide, Action, RequestView, HEALTH_PATH};
@@ -65,8 +69,24 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
         .split_once('?')
         .map_or(path_with_query.as_str(), |(p, _)| p);
 
-    let raw = source::portable_source();
-    let current = source::current(raw);
+    // Spin build: the admin endpoint exists only when a token is configured,
+    // and answers before the policy is loaded (it can repair a broken one).
+    #[cfg(feature = "spin")]
+    if admin::is_admin_path(path) {
+        if let Some(token) = spin::admin_token() {
+            return admin::handle(request, out, &method, path, &headers, &token);
+        }
+    }
+
+    #[cfg(feature = "spin")]
+    let current = {
+        let store = spin::open_store();
+        let raw = spin::source(&store);
+        let keeper = spin::KvKeeper(store.as_ref().ok().and_then(Option::as_ref));
+        source::current_with(raw, &keeper)
+    };
+    #[cfg(not(feature = "spin"))]
+    let current = source::current(source::portable_source());
 
     if path == HEALTH_PATH && matches!(method, Method::Get | Method::Head) {
         return health(out, &current);

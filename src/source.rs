@@ -71,8 +71,46 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     out
 }
 
+/// A place outside the instance that keeps the last good policy, for hosts
+/// that start a fresh instance per request (Spin): the per-instance cache alone
+/// would forget it.
+pub trait Keeper {
+    /// The last good policy recorded: `(where it was first loaded from, bytes)`.
+    fn load(&self) -> Option<(String, Vec<u8>)>;
+    /// Records a policy that just validated (called once per instance and version).
+    fn remember(&self, loaded: &Loaded);
+}
+
+/// Portable hosts keep nothing outside the instance.
+pub struct NoKeeper;
+
+impl Keeper for NoKeeper {
+    fn load(&self) -> Option<(String, Vec<u8>)> {
+        None
+    }
+    fn remember(&self, _: &Loaded) {}
+}
+
+impl Loaded {
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+}
+
+/// Parses a raw policy document completely.
+pub fn parse(bytes: &[u8]) -> Result<Policy, String> {
+    std::str::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8: {e}"))
+        .and_then(|text| Policy::from_json(text).map_err(|e| e.to_string()))
+}
+
 /// The policy to serve this request with, given the raw source just read.
 pub fn current(raw: RawSource) -> Result<Current, Unavailable> {
+    current_with(raw, &NoKeeper)
+}
+
+/// [`current`], with a keeper of the last good policy outside the instance.
+pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unavailable> {
     let cached = CACHE.with(|c| c.borrow().clone());
     let failure = match raw {
         Ok(Some((source, bytes))) => {
@@ -85,10 +123,7 @@ pub fn current(raw: RawSource) -> Result<Current, Unavailable> {
                     stale_reason: None,
                 });
             }
-            match std::str::from_utf8(&bytes)
-                .map_err(|e| format!("not UTF-8: {e}"))
-                .and_then(|text| Policy::from_json(text).map_err(|e| e.to_string()))
-            {
+            match parse(&bytes) {
                 Ok(policy) => {
                     let loaded = Rc::new(Loaded {
                         policy,
@@ -97,6 +132,7 @@ pub fn current(raw: RawSource) -> Result<Current, Unavailable> {
                         raw: bytes,
                     });
                     CACHE.with(|c| *c.borrow_mut() = Some(loaded.clone()));
+                    keeper.remember(&loaded);
                     return Ok(Current {
                         loaded,
                         stale_reason: None,
@@ -112,6 +148,17 @@ pub fn current(raw: RawSource) -> Result<Current, Unavailable> {
         Err(e) => e,
     };
     let (source, reason) = failure;
+    // This instance has none: ask the keeper (fresh instance per request).
+    let cached = cached.or_else(|| {
+        let (kept_source, bytes) = keeper.load()?;
+        let policy = parse(&bytes).ok()?;
+        Some(Rc::new(Loaded {
+            policy,
+            sha256: sha256_hex(&bytes),
+            source: kept_source,
+            raw: bytes,
+        }))
+    });
     match cached {
         Some(loaded) => {
             eprintln!(

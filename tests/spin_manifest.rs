@@ -62,3 +62,69 @@ fn spin_manifest_matches_policy_and_build() {
         );
     }
 }
+
+/// The Spin build reads the key-value store `default` and two variables: the
+/// manifest must grant the store and declare both (the token as a secret), or
+/// Spin refuses them at run time.
+#[test]
+fn spin_manifest_grants_what_the_spin_build_reads() {
+    let manifest: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root().join("spin.toml")).expect("spin.toml"))
+            .expect("spin.toml is TOML");
+    let component = &manifest["component"]["cors-gateway"];
+    let stores = component["key_value_stores"]
+        .as_array()
+        .expect("key_value_stores");
+    assert!(stores.iter().any(|s| s.as_str() == Some("default")));
+    let source = std::fs::read_to_string(root().join("src/spin.rs")).expect("src/spin.rs");
+    for (var, secret) in [("cors_policy", false), ("cors_admin_token", true)] {
+        assert!(
+            source.contains(&format!("\"{var}\"")),
+            "src/spin.rs no longer reads {var}"
+        );
+        let app = &manifest["variables"][var];
+        // Unset by default: the lower-precedence sources / no admin endpoint.
+        assert_eq!(app["default"].as_str(), Some(""), "{var}");
+        assert_eq!(
+            app.get("secret").and_then(|v| v.as_bool()).unwrap_or(false),
+            secret,
+            "{var}"
+        );
+        assert_eq!(
+            component["variables"][var].as_str(),
+            Some(format!("{{{{ {var} }}}}").as_str()),
+            "component variable {var} must be templated from the application variable"
+        );
+    }
+    assert!(component["build"]["command"]
+        .as_str()
+        .is_some_and(|c| c.contains("--features spin")));
+}
+
+/// deploy/runtime-config.toml backs the store the gateway opens with Redis.
+#[test]
+fn runtime_config_backs_the_default_store_with_redis() {
+    let text = std::fs::read_to_string(root().join("deploy/runtime-config.toml"))
+        .expect("deploy/runtime-config.toml");
+    let config: toml::Value = toml::from_str(&text).expect("runtime-config.toml is TOML");
+    let store = &config["key_value_store"]["default"];
+    assert_eq!(store["type"].as_str(), Some("redis"));
+    assert!(store["url"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("redis://")));
+    // The SpinKube manifest configures the same store and the secret token.
+    let kube = std::fs::read_to_string(root().join("deploy/spinkube.yaml")).expect("spinkube.yaml");
+    for needle in [
+        "kind: SpinApp",
+        "keyValueStores:",
+        "- name: \"default\"",
+        "type: \"redis\"",
+        "- name: cors_admin_token",
+        "secretKeyRef:",
+    ] {
+        assert!(
+            kube.contains(needle),
+            "deploy/spinkube.yaml lacks {needle:?}"
+        );
+    }
+}

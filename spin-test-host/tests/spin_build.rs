@@ -1,0 +1,334 @@
+//! The Spin build of the gateway, run in the in-process Spin-like host: policy
+//! sources and their precedence, updates, the admin endpoint and
+//! last-known-good, against the real `fermyon:spin` interfaces.
+
+use serde_json::Value;
+use spin_test_host::SpinHost;
+use std::sync::OnceLock;
+use testkit::Upstream;
+
+const HEALTH: &str = "/.well-known/cors-gateway/health";
+const ADMIN: &str = "/.well-known/cors-gateway/policy";
+const ROLLBACK: &str = "/.well-known/cors-gateway/policy/rollback";
+const KV_KEY: &str = "cors-gateway/policy";
+const PREVIOUS_KEY: &str = "cors-gateway/policy.previous";
+const TOKEN: &str = "s3cret-admin-token";
+
+/// A policy allowing one origin on `/api/`.
+fn policy(upstream: &str, origin: &str) -> String {
+    format!(
+        r#"{{
+  "version": 1,
+  "cors": {{ "allow_origins": ["{origin}"], "allow_methods": ["GET", "PUT"], "max_age_secs": 60 }},
+  "routes": [ {{ "name": "api", "path_prefix": "/api/", "upstream": "{upstream}" }} ]
+}}"#
+    )
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    testkit::upstream::sha256_hex(bytes)
+}
+
+/// One compiled host per process is enough: each `SpinHost` gets fresh state.
+fn host() -> SpinHost {
+    static WASM: OnceLock<std::path::PathBuf> = OnceLock::new();
+    let wasm = WASM.get_or_init(|| testkit::wasm(&["spin"]));
+    SpinHost::new(wasm).expect("the Spin build links in the test host")
+}
+
+/// Which of the origins a, b, c, d the gateway serves: the one the policy in force allows.
+fn allowed(h: &SpinHost) -> &'static str {
+    for o in [
+        "https://a.example",
+        "https://b.example",
+        "https://c.example",
+        "https://d.example",
+    ] {
+        let r = h
+            .request("GET", "/api/x", &[("origin", o)], b"")
+            .expect("request");
+        if r.status == 200 {
+            assert_eq!(r.header("access-control-allow-origin"), Some(o));
+            return o;
+        }
+        assert_eq!(r.status, 403, "{}", r.text());
+    }
+    panic!("no origin allowed; logs:\n{}", h.logs())
+}
+
+fn health(h: &SpinHost) -> Value {
+    let r = h.request("GET", HEALTH, &[], b"").expect("health");
+    r.json()
+}
+
+fn with_policy_dir(h: &mut SpinHost, doc: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("policy.json"), doc).expect("write policy");
+    h.mount_policies(dir.path());
+    dir
+}
+
+#[test]
+fn precedence_is_kv_then_variable_then_env_then_file_and_updates_apply_on_the_next_request() {
+    let up = Upstream::start();
+    let mut h = host();
+    let _dir = with_policy_dir(&mut h, &policy(&up.url(), "https://d.example"));
+    assert_eq!(allowed(&h), "https://d.example");
+    assert_eq!(health(&h)["policy"]["source"], "file:/policies/policy.json");
+
+    h.env("CORS_POLICY", &policy(&up.url(), "https://c.example"));
+    assert_eq!(allowed(&h), "https://c.example");
+
+    h.set_variable("cors_policy", &policy(&up.url(), "https://b.example"));
+    assert_eq!(allowed(&h), "https://b.example");
+    assert_eq!(health(&h)["policy"]["source"], "variable:cors_policy");
+
+    h.kv_set(KV_KEY, policy(&up.url(), "https://a.example").as_bytes());
+    assert_eq!(allowed(&h), "https://a.example");
+    let j = health(&h);
+    assert_eq!(j["policy"]["source"], "kv:default/cors-gateway/policy");
+    assert_eq!(j["status"], "ok");
+
+    // Changing the variable while the key-value entry exists changes nothing...
+    h.set_variable("cors_policy", &policy(&up.url(), "https://c.example"));
+    assert_eq!(allowed(&h), "https://a.example");
+    // ...and removing the entry hands over to it on the next request.
+    h.state().stores.get_mut("default").unwrap().remove(KV_KEY);
+    assert_eq!(allowed(&h), "https://c.example");
+    // An empty variable counts as unset.
+    h.set_variable("cors_policy", "");
+    assert_eq!(allowed(&h), "https://c.example"); // env CORS_POLICY
+                                                  // The request really went out to the upstream.
+    assert!(up.count() > 0);
+}
+
+#[test]
+fn no_store_granted_falls_back_to_the_variable() {
+    let up = Upstream::start();
+    let h = host();
+    h.state().stores.clear(); // no key_value_stores in spin.toml
+    h.set_variable("cors_policy", &policy(&up.url(), "https://b.example"));
+    assert_eq!(allowed(&h), "https://b.example");
+}
+
+#[test]
+fn last_known_good_survives_a_broken_kv_entry_across_fresh_instances() {
+    let up = Upstream::start();
+    let h = host();
+    let good = policy(&up.url(), "https://a.example");
+    h.kv_set(KV_KEY, good.as_bytes());
+    assert_eq!(allowed(&h), "https://a.example");
+
+    // Someone writes an invalid document with `spin cloud kv set`.
+    h.kv_set(KV_KEY, br#"{ "version": 1, "routes": [ "#);
+    assert_eq!(allowed(&h), "https://a.example", "{}", h.logs());
+    let j = health(&h);
+    assert_eq!(j["status"], "degraded", "{j}");
+    assert_eq!(j["last_known_good"], true);
+    assert_eq!(j["policy"]["sha256"], sha256_hex(good.as_bytes()));
+    let err = j["error"].as_str().unwrap();
+    assert!(
+        err.starts_with("kv:default/cors-gateway/policy: invalid policy"),
+        "{err}"
+    );
+    assert!(h.logs().contains(
+        "ERROR policy from kv:default/cors-gateway/policy rejected, serving last-known-good"
+    ));
+
+    // A valid but different version, then the store becoming unreadable.
+    let newer = policy(&up.url(), "https://b.example");
+    h.kv_set(KV_KEY, newer.as_bytes());
+    assert_eq!(allowed(&h), "https://b.example");
+    assert_eq!(health(&h)["status"], "ok");
+    h.state().kv_failure = Some("redis: connection refused".into());
+    let r = h.request("GET", HEALTH, &[], b"").unwrap();
+    assert_eq!(
+        r.status, 503,
+        "the store that keeps the last good version is down too"
+    );
+    assert!(
+        r.text().contains("redis: connection refused"),
+        "{}",
+        r.text()
+    );
+    h.state().kv_failure = None;
+    assert_eq!(allowed(&h), "https://b.example");
+}
+
+#[test]
+fn admin_endpoint_does_not_exist_without_a_token() {
+    let up = Upstream::start();
+    let h = host();
+    h.set_variable("cors_policy", &policy(&up.url(), "https://a.example"));
+    let doc = policy(&up.url(), "https://b.example");
+    let r = h
+        .request(
+            "PUT",
+            ADMIN,
+            &[("authorization", "Bearer x")],
+            doc.as_bytes(),
+        )
+        .unwrap();
+    // The gateway treats it as any other path: no route.
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(h.kv_get(KV_KEY), None);
+    // An empty token is no token.
+    h.set_variable("cors_admin_token", "  ");
+    let r = h
+        .request("GET", ADMIN, &[("authorization", "Bearer  ")], b"")
+        .unwrap();
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn admin_refuses_missing_or_wrong_tokens() {
+    let up = Upstream::start();
+    let h = host();
+    h.set_variable("cors_admin_token", TOKEN);
+    let doc = policy(&up.url(), "https://b.example");
+    let wrong_prefix = format!("Bearer {}", &TOKEN[..TOKEN.len() - 1]);
+    let longer = format!("Bearer {TOKEN}x");
+    let basic = format!("Basic {TOKEN}");
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![],
+        vec![("authorization", "Bearer wrong")],
+        vec![("authorization", &wrong_prefix)],
+        vec![("authorization", &longer)],
+        vec![("authorization", &basic)],
+        vec![("authorization", TOKEN)],
+    ];
+    for headers in &cases {
+        for method in ["GET", "PUT"] {
+            let r = h.request(method, ADMIN, headers, doc.as_bytes()).unwrap();
+            assert_eq!(r.status, 401, "{method} {headers:?}");
+            assert_eq!(
+                r.header("www-authenticate"),
+                Some("Bearer realm=\"cors-gateway\"")
+            );
+        }
+        let r = h.request("POST", ROLLBACK, headers, b"").unwrap();
+        assert_eq!(r.status, 401);
+    }
+    assert_eq!(h.kv_get(KV_KEY), None, "nothing was stored");
+    assert!(h.logs().contains("admin request refused"));
+    // The scheme is case-insensitive (RFC 9110).
+    let lower = format!("bearer {TOKEN}");
+    let r = h
+        .request("PUT", ADMIN, &[("authorization", &lower)], doc.as_bytes())
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+}
+
+#[test]
+fn admin_put_validates_stores_keeps_previous_and_rolls_back() {
+    let up = Upstream::start();
+    let h = host();
+    h.set_variable("cors_admin_token", TOKEN);
+    h.set_variable("cors_policy", &policy(&up.url(), "https://d.example"));
+    let auth = format!("Bearer {TOKEN}");
+    let auth = [("authorization", auth.as_str())];
+
+    // Nothing stored yet: GET says so, the variable is in force.
+    assert_eq!(h.request("GET", ADMIN, &auth, b"").unwrap().status, 404);
+    assert_eq!(allowed(&h), "https://d.example");
+
+    // An invalid document: 400 with the exact reason, nothing stored.
+    let bad = r#"{ "version": 1, "cors": { "allow_origins": ["*"], "allow_credentials": true },
+      "routes": [ { "name": "api", "path_prefix": "/api/", "upstream": "http://127.0.0.1:9" } ] }"#;
+    let r = h.request("PUT", ADMIN, &auth, bad.as_bytes()).unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    let expected = cors_gateway_core::Policy::from_json(bad).unwrap_err();
+    let j = r.json();
+    assert_eq!(j["error"], format!("invalid policy: {expected}"));
+    assert_eq!(j["errors"][0]["path"], expected.0[0].path);
+    assert_eq!(j["errors"][0]["message"], expected.0[0].message);
+    let r = h.request("PUT", ADMIN, &auth, b"{ nope").unwrap();
+    assert_eq!(r.status, 400);
+    assert!(r.json()["errors"][0]["line"].is_number(), "{}", r.text());
+    assert_eq!(h.kv_get(KV_KEY), None);
+    assert_eq!(allowed(&h), "https://d.example");
+
+    // A valid one: stored, in force on the next request.
+    let a = policy(&up.url(), "https://a.example");
+    let r = h.request("PUT", ADMIN, &auth, a.as_bytes()).unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let sha_a = sha256_hex(a.as_bytes());
+    assert_eq!(r.header("etag"), Some(format!("\"{sha_a}\"").as_str()));
+    assert_eq!(r.json()["previous_sha256"], Value::Null);
+    assert_eq!(h.kv_get(KV_KEY).as_deref(), Some(a.as_bytes()));
+    assert_eq!(allowed(&h), "https://a.example");
+
+    // GET returns it with its ETag.
+    let r = h.request("GET", ADMIN, &auth, b"").unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, a.as_bytes());
+    assert_eq!(r.header("etag"), Some(format!("\"{sha_a}\"").as_str()));
+
+    // Replace with If-Match naming the stored version: previous kept.
+    let b = policy(&up.url(), "https://b.example");
+    let if_match = format!("\"{sha_a}\"");
+    let mut hdrs = auth.to_vec();
+    hdrs.push(("if-match", &if_match));
+    let r = h.request("PUT", ADMIN, &hdrs, b.as_bytes()).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["previous_sha256"], sha_a);
+    assert_eq!(h.kv_get(PREVIOUS_KEY).as_deref(), Some(a.as_bytes()));
+    assert_eq!(allowed(&h), "https://b.example");
+
+    // A writer that saw version a (stale If-Match) is refused: 412, nothing changes.
+    let c = policy(&up.url(), "https://c.example");
+    let r = h.request("PUT", ADMIN, &hdrs, c.as_bytes()).unwrap();
+    assert_eq!(r.status, 412, "{}", r.text());
+    let sha_b = sha256_hex(b.as_bytes());
+    assert_eq!(r.header("etag"), Some(format!("\"{sha_b}\"").as_str()));
+    assert_eq!(h.kv_get(KV_KEY).as_deref(), Some(b.as_bytes()));
+    assert_eq!(allowed(&h), "https://b.example");
+
+    // Rollback swaps the previous version back in (and keeps b for a roll-forward).
+    let r = h.request("POST", ROLLBACK, &auth, b"").unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["sha256"], sha_a);
+    assert_eq!(allowed(&h), "https://a.example");
+    assert_eq!(h.kv_get(PREVIOUS_KEY).as_deref(), Some(b.as_bytes()));
+    let r = h.request("POST", ROLLBACK, &auth, b"").unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(allowed(&h), "https://b.example");
+
+    // Other methods are refused with the allowed ones listed.
+    let r = h.request("DELETE", ADMIN, &auth, b"").unwrap();
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD, PUT"));
+}
+
+#[test]
+fn admin_can_repair_a_gateway_with_no_valid_policy() {
+    let up = Upstream::start();
+    let h = host();
+    h.set_variable("cors_admin_token", TOKEN);
+    // No source at all: the gateway answers 503, but the admin endpoint works.
+    let r = h
+        .request("GET", "/api/x", &[("origin", "https://a.example")], b"")
+        .unwrap();
+    assert_eq!(r.status, 503);
+    let auth = format!("Bearer {TOKEN}");
+    let a = policy(&up.url(), "https://a.example");
+    let r = h
+        .request(
+            "PUT",
+            ADMIN,
+            &[("authorization", &auth), ("if-match", "\"0000\"")],
+            a.as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(r.status, 412, "If-Match on a missing policy never matches");
+    let r = h
+        .request("PUT", ADMIN, &[("authorization", &auth)], a.as_bytes())
+        .unwrap();
+    assert_eq!(r.status, 201);
+    assert_eq!(allowed(&h), "https://a.example");
+    // No previous version yet: nothing to roll back to.
+    let r = h
+        .request("POST", ROLLBACK, &[("authorization", &auth)], b"")
+        .unwrap();
+    assert_eq!(r.status, 409);
+}

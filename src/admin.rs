@@ -1,0 +1,290 @@
+//! The admin endpoint of the Spin build: read, replace and roll back the
+//! policy in the key-value store.
+//!
+//! - `GET  /.well-known/cors-gateway/policy`: the stored document, `ETag` = its SHA-256;
+//! - `PUT  /.well-known/cors-gateway/policy`: validate completely, then store it
+//!   (the replaced version is kept for rollback); `If-Match` guards against
+//!   overwriting a version the caller has not seen (412);
+//! - `POST /.well-known/cors-gateway/policy/rollback`: swap in the previous version.
+//!
+//! Every call needs `Authorization: Bearer <token>`, the secret Spin variable
+//! `cors_admin_token`; without that variable the endpoint does not exist.
+
+use crate::respond::{self, Head};
+use crate::source::{self, sha256_hex};
+use crate::spin::{POLICY_KEY, PREVIOUS_KEY, STORE};
+use crate::wasi_http::{IncomingRequest, Method, ResponseOutparam};
+use cors_gateway_core::Policy;
+use sha2::{Digest, Sha256};
+use spin_sdk::key_value::Store;
+use subtle::ConstantTimeEq;
+use wasi::io::streams::StreamError;
+
+pub const POLICY_PATH: &str = "/.well-known/cors-gateway/policy";
+pub const ROLLBACK_PATH: &str = "/.well-known/cors-gateway/policy/rollback";
+/// Larger documents are refused (413) before they are parsed.
+const MAX_POLICY_BYTES: usize = 1 << 20;
+
+pub fn is_admin_path(path: &str) -> bool {
+    path == POLICY_PATH || path == ROLLBACK_PATH
+}
+
+type Headers = [(String, Vec<u8>)];
+
+fn header<'h>(headers: &'h Headers, name: &str) -> Vec<&'h [u8]> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_slice())
+        .collect()
+}
+
+/// Constant time in the token's content and length: both sides are hashed
+/// first, and the digests compared with `subtle`.
+fn authorized(headers: &Headers, token: &str) -> bool {
+    let values = header(headers, "authorization");
+    let [value] = values.as_slice() else {
+        return false;
+    };
+    let presented = match value.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => &value[7..],
+        _ => return false,
+    };
+    let a = Sha256::digest(presented);
+    let b = Sha256::digest(token.as_bytes());
+    a.as_slice().ct_eq(b.as_slice()).into()
+}
+
+fn json(out: ResponseOutparam, status: u16, etag: Option<&str>, body: serde_json::Value) {
+    let mut head = Head::new(status, &[], None)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store");
+    let quoted;
+    if let Some(sha) = etag {
+        quoted = format!("\"{sha}\"");
+        head = head.header("etag", &quoted);
+    }
+    respond::send(out, head, format!("{body}\n").as_bytes());
+}
+
+fn error(out: ResponseOutparam, status: u16, message: &str) {
+    json(out, status, None, serde_json::json!({ "error": message }));
+}
+
+/// Whether `If-Match` (if any) names `current` (the stored version's SHA-256).
+fn if_match_ok(headers: &Headers, current: Option<&str>) -> bool {
+    let values = header(headers, "if-match");
+    if values.is_empty() {
+        return true;
+    }
+    values
+        .iter()
+        .flat_map(|v| v.split(|b| *b == b','))
+        .map(|t| t.trim_ascii())
+        .any(|tag| match current {
+            None => false,
+            Some(_) if tag == b"*" => true,
+            Some(sha) => {
+                let tag = tag.strip_prefix(b"W/").unwrap_or(tag);
+                let tag = tag
+                    .strip_prefix(b"\"")
+                    .and_then(|t| t.strip_suffix(b"\""))
+                    .unwrap_or(tag);
+                tag.eq_ignore_ascii_case(sha.as_bytes())
+            }
+        })
+}
+
+pub fn handle(
+    request: IncomingRequest,
+    out: ResponseOutparam,
+    method: &Method,
+    path: &str,
+    headers: &Headers,
+    token: &str,
+) {
+    if !authorized(headers, token) {
+        eprintln!("cors-gateway: WARNING admin request refused: missing or wrong bearer token");
+        let head = Head::new(401, &[], None)
+            .header("www-authenticate", "Bearer realm=\"cors-gateway\"")
+            .header("cache-control", "no-store");
+        return respond::send(out, head, b"cors-gateway: unauthorized\n");
+    }
+    let store = match Store::open(STORE) {
+        Ok(s) => s,
+        Err(e) => {
+            return error(
+                out,
+                503,
+                &format!("cannot open key-value store {STORE:?}: {e:?}"),
+            )
+        }
+    };
+    let stored = match store.get(POLICY_KEY) {
+        Ok(v) => v,
+        Err(e) => return error(out, 503, &format!("cannot read {POLICY_KEY}: {e:?}")),
+    };
+    let stored_sha = stored.as_deref().map(sha256_hex);
+    match (path, method) {
+        (POLICY_PATH, Method::Get | Method::Head) => match stored {
+            Some(bytes) => {
+                let head = Head::new(200, &[], None)
+                    .header("content-type", "application/json")
+                    .header("cache-control", "no-store")
+                    .header("etag", &format!("\"{}\"", sha256_hex(&bytes)));
+                respond::send(out, head, &bytes);
+            }
+            None => error(
+                out,
+                404,
+                "no policy is stored in the key-value store (the gateway serves a lower-precedence source)",
+            ),
+        },
+        (POLICY_PATH, Method::Put) => {
+            let body = match read_body(request) {
+                Ok(b) => b,
+                Err(status) => {
+                    return error(
+                        out,
+                        status,
+                        if status == 413 {
+                            "policy document too large"
+                        } else {
+                            "cannot read the request body"
+                        },
+                    )
+                }
+            };
+            let text = match std::str::from_utf8(&body) {
+                Ok(t) => t,
+                Err(e) => return error(out, 400, &format!("invalid policy: not UTF-8: {e}")),
+            };
+            if let Err(errors) = Policy::from_json(text) {
+                let list: Vec<_> = errors
+                    .0
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "path": e.path,
+                            "message": e.message,
+                            "line": e.line_col.map(|(l, _)| l),
+                            "column": e.line_col.map(|(_, c)| c),
+                        })
+                    })
+                    .collect();
+                return json(
+                    out,
+                    400,
+                    stored_sha.as_deref(),
+                    serde_json::json!({ "error": format!("invalid policy: {errors}"), "errors": list }),
+                );
+            }
+            if !if_match_ok(headers, stored_sha.as_deref()) {
+                return json(
+                    out,
+                    412,
+                    stored_sha.as_deref(),
+                    serde_json::json!({
+                        "error": "If-Match does not name the stored policy; GET it and retry",
+                        "sha256": stored_sha,
+                    }),
+                );
+            }
+            let new_sha = sha256_hex(&body);
+            // Keep the replaced version for rollback (not when re-sending the same one,
+            // which would make rollback a no-op).
+            let previous = match &stored {
+                Some(old) if stored_sha.as_deref() != Some(new_sha.as_str()) => {
+                    if let Err(e) = store.set(PREVIOUS_KEY, old) {
+                        return error(out, 503, &format!("cannot keep the previous version: {e:?}"));
+                    }
+                    stored_sha.clone()
+                }
+                _ => None,
+            };
+            if let Err(e) = store.set(POLICY_KEY, &body) {
+                return error(out, 503, &format!("cannot store the policy: {e:?}"));
+            }
+            eprintln!(
+                "cors-gateway: admin stored policy {new_sha} (previous {})",
+                previous.as_deref().unwrap_or("-")
+            );
+            json(
+                out,
+                if stored.is_some() { 200 } else { 201 },
+                Some(&new_sha),
+                serde_json::json!({ "sha256": new_sha, "previous_sha256": previous }),
+            );
+        }
+        (ROLLBACK_PATH, Method::Post) => {
+            if !if_match_ok(headers, stored_sha.as_deref()) {
+                return json(
+                    out,
+                    412,
+                    stored_sha.as_deref(),
+                    serde_json::json!({
+                        "error": "If-Match does not name the stored policy; GET it and retry",
+                        "sha256": stored_sha,
+                    }),
+                );
+            }
+            let previous = match store.get(PREVIOUS_KEY) {
+                Ok(Some(p)) => p,
+                Ok(None) => return error(out, 409, "no previous version to roll back to"),
+                Err(e) => return error(out, 503, &format!("cannot read {PREVIOUS_KEY}: {e:?}")),
+            };
+            // It validated when it was stored; a store edited by hand may differ.
+            if let Err(e) = source::parse(&previous) {
+                return error(out, 409, &format!("previous version is invalid: {e}"));
+            }
+            let swapped = store.set(POLICY_KEY, &previous).and_then(|()| match &stored {
+                Some(old) => store.set(PREVIOUS_KEY, old),
+                None => store.delete(PREVIOUS_KEY),
+            });
+            if let Err(e) = swapped {
+                return error(out, 503, &format!("cannot roll back: {e:?}"));
+            }
+            let sha = sha256_hex(&previous);
+            eprintln!(
+                "cors-gateway: admin rolled back to policy {sha} (replaced {})",
+                stored_sha.as_deref().unwrap_or("-")
+            );
+            json(
+                out,
+                200,
+                Some(&sha),
+                serde_json::json!({ "sha256": sha, "previous_sha256": stored_sha }),
+            );
+        }
+        (POLICY_PATH, _) => {
+            let head = Head::new(405, &[], None).header("allow", "GET, HEAD, PUT");
+            respond::send(out, head, b"cors-gateway: method not allowed\n");
+        }
+        _ => {
+            let head = Head::new(405, &[], None).header("allow", "POST");
+            respond::send(out, head, b"cors-gateway: method not allowed\n");
+        }
+    }
+}
+
+/// The whole request body, at most [`MAX_POLICY_BYTES`]; `Err(status)` otherwise.
+fn read_body(request: IncomingRequest) -> Result<Vec<u8>, u16> {
+    let body = request.consume().map_err(|()| 400u16)?;
+    let stream = body.stream().map_err(|()| 400u16)?;
+    let mut out = Vec::new();
+    let result = loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => {
+                out.extend_from_slice(&chunk);
+                if out.len() > MAX_POLICY_BYTES {
+                    break Err(413);
+                }
+            }
+            Err(StreamError::Closed) => break Ok(out),
+            Err(StreamError::LastOperationFailed(_)) => break Err(400),
+        }
+    };
+    drop(stream);
+    drop(body);
+    result
+}
