@@ -120,8 +120,9 @@ fn run(kind: &str) {
     let gateway = format!("http://localhost:{}", gw.addr.port());
     let same_site = format!("http://127.0.0.1:{}", gw.addr.port());
     let url = format!(
-        "{}/runner.html?gw={gateway}&gw_same={same_site}",
-        page.origin()
+        "{}/runner.html?gw={gateway}&gw_same={same_site}&page2={}",
+        page.origin(),
+        page2.origin()
     );
     let _browser = launch(kind, &url);
     let doc = page

@@ -3,13 +3,17 @@
 //! - [`policy`]: the policy document, its validation and compilation;
 //! - [`origin`]: origin parsing and the pattern set;
 //! - [`decision`]: [`decide`], the answer for one request;
-//! - [`headers`]: header-level rules shared by the above.
+//! - [`headers`]: header-level rules shared by the above;
+//! - [`lint`]: what is legal but risky or useless (for `check`);
+//! - [`locate`]: JSON path to line:column, for messages.
 //!
 //! The Wasm component, the `cors-gateway` CLI and the benchmarks are thin
 //! layers over this crate.
 
 pub mod decision;
 pub mod headers;
+pub mod lint;
+pub mod locate;
 pub mod origin;
 pub mod policy;
 
