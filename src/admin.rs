@@ -12,7 +12,7 @@
 
 use crate::respond::{self, Head};
 use crate::source::{self, sha256_hex};
-use crate::spin::{POLICY_KEY, PREVIOUS_KEY, STORE};
+use crate::spin::{record_last_good, POLICY_KEY, PREVIOUS_KEY, STORE};
 use crate::wasi_http::{IncomingRequest, Method, ResponseOutparam};
 use cors_gateway_core::Policy;
 use sha2::{Digest, Sha256};
@@ -205,6 +205,8 @@ pub fn handle(
             if let Err(e) = store.set(POLICY_KEY, &body) {
                 return error(out, 503, &format!("cannot store the policy: {e:?}"));
             }
+            // Validated: it is the last good version even before a request uses it.
+            record_last_good(&store, &new_sha, &format!("kv:{STORE}/{POLICY_KEY}"), &body);
             eprintln!(
                 "cors-gateway: admin stored policy {new_sha} (previous {})",
                 previous.as_deref().unwrap_or("-")
@@ -245,6 +247,7 @@ pub fn handle(
                 return error(out, 503, &format!("cannot roll back: {e:?}"));
             }
             let sha = sha256_hex(&previous);
+            record_last_good(&store, &sha, &format!("kv:{STORE}/{POLICY_KEY}"), &previous);
             eprintln!(
                 "cors-gateway: admin rolled back to policy {sha} (replaced {})",
                 stored_sha.as_deref().unwrap_or("-")

@@ -89,17 +89,21 @@ impl Keeper for KvKeeper<'_> {
             .ok()
             .flatten()
             .is_some_and(|m| m.starts_with(loaded.sha256.as_bytes()));
-        if known {
-            return;
+        if !known {
+            record_last_good(store, &loaded.sha256, &loaded.source, loaded.raw());
         }
-        // Document first, then the meta that names it: a reader never sees
-        // a meta for a document that is not there yet.
-        let meta = format!("{} {}", loaded.sha256, loaded.source);
-        if let Err(e) = store
-            .set(LAST_GOOD_KEY, loaded.raw())
-            .and_then(|()| store.set(LAST_GOOD_META_KEY, meta.as_bytes()))
-        {
-            eprintln!("cors-gateway: WARNING cannot record the last good policy: {e:?}");
-        }
+    }
+}
+
+/// Records a validated policy as the last good one.
+pub fn record_last_good(store: &Store, sha256: &str, source: &str, raw: &[u8]) {
+    // Document first, then the meta that names it: a reader never sees
+    // a meta for a document that is not there yet.
+    let meta = format!("{sha256} {source}");
+    if let Err(e) = store
+        .set(LAST_GOOD_KEY, raw)
+        .and_then(|()| store.set(LAST_GOOD_META_KEY, meta.as_bytes()))
+    {
+        eprintln!("cors-gateway: WARNING cannot record the last good policy: {e:?}");
     }
 }

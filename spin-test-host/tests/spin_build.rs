@@ -332,3 +332,20 @@ fn admin_can_repair_a_gateway_with_no_valid_policy() {
         .unwrap();
     assert_eq!(r.status, 409);
 }
+
+#[test]
+fn a_policy_stored_by_the_admin_is_last_known_good_before_any_request_uses_it() {
+    let up = Upstream::start();
+    let h = host();
+    h.set_variable("cors_admin_token", TOKEN);
+    let auth = format!("Bearer {TOKEN}");
+    let a = policy(&up.url(), "https://a.example");
+    let r = h
+        .request("PUT", ADMIN, &[("authorization", &auth)], a.as_bytes())
+        .unwrap();
+    assert_eq!(r.status, 201);
+    // Broken straight away, with no request in between.
+    h.kv_set(KV_KEY, b"{ broken");
+    assert_eq!(allowed(&h), "https://a.example", "{}", h.logs());
+    assert_eq!(health(&h)["status"], "degraded");
+}
