@@ -1,1 +1,492 @@
-fn main() {}
+//! `cors-gateway`: the policy author's tools, on the gateway's own core.
+//!
+//! - `check POLICY.json`: validates exactly as the gateway does (every error,
+//!   with JSON path and line:column) and lints what is legal but risky.
+//! - `explain`: for one request, the route, whether the browser preflights it
+//!   and why, the gateway's exact answer, and what the browser then does.
+//!
+//! Exit codes: 0 valid and clean (explain: the browser allows the request),
+//! 1 valid with warnings (explain: the browser blocks it), 2 invalid policy,
+//! 64 usage error.
+
+mod browser;
+
+use browser::PageRequest;
+use clap::{Parser, Subcommand};
+use cors_gateway_core::lint::lint;
+use cors_gateway_core::locate::locate;
+use cors_gateway_core::{decide, Action, Decision, Policy, RequestView};
+use serde_json::{json, Value};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "cors-gateway",
+    version,
+    about = "Check and explain cors-gateway policies"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a policy as the gateway does, and lint it.
+    Check {
+        policy: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// What the gateway and the browser do with one request.
+    Explain {
+        #[arg(long)]
+        policy: String,
+        /// The page's origin, e.g. https://app.example.com
+        #[arg(long, required_unless_present = "raw")]
+        origin: Option<String>,
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// A header the page's script sets: `name` or `name: value`. Repeatable.
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        #[arg(long, default_value = "/")]
+        path: String,
+        /// credentials: 'include' (cookies, HTTP auth).
+        #[arg(long)]
+        credentials: bool,
+        /// Evaluate exactly this request as the gateway receives it (headers
+        /// from --request-header), without the browser model.
+        #[arg(long)]
+        raw: bool,
+        /// With --raw: a request header `name: value`. Repeatable.
+        #[arg(long = "request-header")]
+        request_headers: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 64 } else { 0 });
+        }
+    };
+    let code = match cli.command {
+        Command::Check { policy, format } => check(&policy, format),
+        Command::Explain {
+            policy,
+            origin,
+            method,
+            headers,
+            path,
+            credentials,
+            raw,
+            request_headers,
+            format,
+        } => {
+            if raw {
+                explain_raw(&policy, &method, &path, &request_headers, format)
+            } else {
+                let origin = origin.unwrap_or_default();
+                explain(
+                    &policy,
+                    &origin,
+                    &method,
+                    &headers,
+                    &path,
+                    credentials,
+                    format,
+                )
+            }
+        }
+    };
+    ExitCode::from(code)
+}
+
+/// Reads and validates a policy; on failure prints every error and returns None.
+fn load(file: &str, format: Format) -> Result<(Policy, String, Value), u8> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cors-gateway: cannot read {file}: {e}");
+            return Err(64);
+        }
+    };
+    match Policy::from_json(&text) {
+        Ok(p) => {
+            let doc = serde_json::from_str(&text).unwrap_or(Value::Null);
+            Ok((p, text, doc))
+        }
+        Err(errors) => {
+            let items: Vec<Value> = errors
+                .0
+                .iter()
+                .map(|e| {
+                    let (line, column) = e
+                        .line_col
+                        .or_else(|| locate(&text, &e.path))
+                        .unwrap_or((0, 0));
+                    json!({"path": e.path, "line": line, "column": column, "message": e.message})
+                })
+                .collect();
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &json!({"file": file, "valid": false, "errors": items, "warnings": []})
+                    )
+                    .unwrap_or_default()
+                ),
+                Format::Text => {
+                    println!(
+                        "{file}: invalid, {} error{}",
+                        items.len(),
+                        if items.len() == 1 { "" } else { "s" }
+                    );
+                    for i in &items {
+                        let at = if i["path"] == "" {
+                            "document".to_string()
+                        } else {
+                            i["path"].as_str().unwrap_or("").to_string()
+                        };
+                        println!(
+                            "  error: {at} ({}:{}): {}",
+                            i["line"],
+                            i["column"],
+                            i["message"].as_str().unwrap_or("")
+                        );
+                    }
+                }
+            }
+            Err(2)
+        }
+    }
+}
+
+fn check(file: &str, format: Format) -> u8 {
+    let (policy, text, doc) = match load(file, format) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let lints = lint(&policy, &doc);
+    let warnings: Vec<Value> = lints
+        .iter()
+        .map(|l| {
+            let (line, column) = locate(&text, &l.path).unwrap_or((0, 0));
+            json!({"code": l.code, "path": l.path, "line": line, "column": column, "message": l.message})
+        })
+        .collect();
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"file": file, "valid": true, "routes": policy.routes.len(), "errors": [], "warnings": warnings}))
+                .unwrap_or_default()
+        ),
+        Format::Text => {
+            println!(
+                "{file}: valid, {} route{}, {} warning{}",
+                policy.routes.len(),
+                if policy.routes.len() == 1 { "" } else { "s" },
+                warnings.len(),
+                if warnings.len() == 1 { "" } else { "s" }
+            );
+            for w in &warnings {
+                println!(
+                    "  warning[{}]: {} ({}:{}): {}",
+                    w["code"].as_str().unwrap_or(""),
+                    w["path"].as_str().unwrap_or(""),
+                    w["line"],
+                    w["column"],
+                    w["message"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+    u8::from(!warnings.is_empty())
+}
+
+fn split_header(h: &str) -> (String, String) {
+    match h.split_once(':') {
+        Some((n, v)) => (n.trim().to_ascii_lowercase(), v.trim().to_string()),
+        None => (h.trim().to_ascii_lowercase(), "1".into()),
+    }
+}
+
+/// The gateway's answer to one request: status ("forward" or a number),
+/// failure code and the headers it adds.
+fn answer(d: &Decision<'_>) -> (Value, Option<&'static str>, Vec<(String, String)>) {
+    let status = match d.action {
+        Action::Forward => Value::from("forward"),
+        Action::Respond(s) => Value::from(s),
+    };
+    let headers = d
+        .headers()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    (status, d.failure.map(|f| f.code()), headers)
+}
+
+/// The gateway's answer to exactly this request, and the route it chose.
+type RawAnswer = (
+    Value,
+    Option<&'static str>,
+    Vec<(String, String)>,
+    Option<String>,
+);
+
+fn decide_raw(
+    policy: &Policy,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+) -> RawAnswer {
+    let mut scratch = Vec::new();
+    let view = RequestView::from_headers(method, path, headers, &mut scratch);
+    let d = decide(policy, &view);
+    let (status, failure, out) = answer(&d);
+    (status, failure, out, d.route.map(|r| r.name.clone()))
+}
+
+fn explain_raw(
+    file: &str,
+    method: &str,
+    path: &str,
+    request_headers: &[String],
+    format: Format,
+) -> u8 {
+    let (policy, _, _) = match load(file, format) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let headers: Vec<(String, String)> = request_headers.iter().map(|h| split_header(h)).collect();
+    let (status, failure, out, route) = decide_raw(&policy, method, path, &headers);
+    let doc = json!({"route": route, "status": status, "failure": failure,
+                     "headers": out.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>()});
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
+        Format::Text => {
+            println!(
+                "{method} {path} -> {status} (route {})",
+                route.as_deref().unwrap_or("none")
+            );
+            if let Some(f) = failure {
+                println!("  failed check: {f}");
+            }
+            for (n, v) in &out {
+                println!("  {n}: {v}");
+            }
+        }
+    }
+    0
+}
+
+/// A concrete policy change for a failed check.
+fn suggestion(
+    doc: &Value,
+    route: Option<usize>,
+    failure: &str,
+    req: &PageRequest<'_>,
+    header: Option<&str>,
+) -> Option<String> {
+    let field = |name: &str| match route {
+        Some(i) if doc["routes"][i]["cors"].get(name).is_some() => {
+            format!("routes[{i}].cors.{name}")
+        }
+        _ => format!("cors.{name}"),
+    };
+    Some(match failure {
+        "origin-not-allowed" => format!("add \"{}\" to {}", req.origin, field("allow_origins")),
+        "method-not-allowed" => format!("add \"{}\" to {}", req.method, field("allow_methods")),
+        "header-not-allowed" | "authorization-not-listed" => {
+            format!("add \"{}\" to {}", header.unwrap_or("the header"), field("allow_headers"))
+        }
+        "private-network-not-allowed" => format!("set {} to true", field("allow_private_network")),
+        "no-route" => format!(
+            "add a route whose path_prefix covers \"{}\"",
+            req.url.trim_start_matches("<gateway>")
+        ),
+        "malformed-origin" => "the Origin is not in the form browsers send (lower case, no default port, no path)".into(),
+        "credentials" => format!(
+            "set {} to true (with explicit origins, not \"*\"), or have the page use credentials: 'omit'",
+            field("allow_credentials")
+        ),
+        _ => return None,
+    })
+}
+
+fn explain(
+    file: &str,
+    origin: &str,
+    method: &str,
+    headers: &[String],
+    path: &str,
+    credentials: bool,
+    format: Format,
+) -> u8 {
+    let (policy, _, doc) = match load(file, format) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let page_headers: Vec<(String, String)> = headers.iter().map(|h| split_header(h)).collect();
+    let url = format!("<gateway>{path}");
+    let req = PageRequest {
+        url: &url,
+        origin,
+        method,
+        headers: &page_headers,
+        credentials,
+    };
+    let route = policy.route_for(path.split('?').next().unwrap_or(path));
+    let route_index = route.map(|r| r.index);
+    let reasons = browser::preflight_reasons(&req);
+    let mut steps: Vec<Value> = Vec::new();
+    let mut verdict: Result<Vec<String>, (String, Option<String>)> = Ok(Vec::new());
+
+    if !reasons.is_empty() {
+        let unsafe_names = browser::unsafe_header_names(&req);
+        let mut pre = vec![
+            ("origin".to_string(), origin.to_string()),
+            ("access-control-request-method".into(), method.to_string()),
+        ];
+        if !unsafe_names.is_empty() {
+            pre.push((
+                "access-control-request-headers".into(),
+                unsafe_names.join(","),
+            ));
+        }
+        let mut scratch = Vec::new();
+        let view = RequestView::from_headers("OPTIONS", path, &pre, &mut scratch);
+        let d = decide(&policy, &view);
+        let (status, failure, out) = answer(&d);
+        let status_num = status.as_u64().map_or(0, |s| s as u16);
+        steps.push(json!({"request": "preflight", "sent": pre.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
+                          "status": status, "failure": failure, "headers": out.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>()}));
+        if let Err(msg) = browser::check_preflight(&req, status_num, &out) {
+            let header = match d.failure {
+                Some(cors_gateway_core::Failure::HeaderNotAllowed(h)) => Some(h.to_string()),
+                Some(cors_gateway_core::Failure::AuthorizationNeedsListing) => {
+                    Some("authorization".into())
+                }
+                _ => None,
+            };
+            let fix = failure
+                .or(if credentials {
+                    Some("credentials")
+                } else {
+                    None
+                })
+                .and_then(|f| suggestion(&doc, route_index, f, &req, header.as_deref()));
+            verdict = Err((msg, fix));
+        }
+    }
+    if verdict.is_ok() {
+        let mut actual = vec![("origin".to_string(), origin.to_string())];
+        actual.extend(page_headers.iter().cloned());
+        let mut scratch = Vec::new();
+        let view = RequestView::from_headers(method, path, &actual, &mut scratch);
+        let d = decide(&policy, &view);
+        let (status, failure, out) = answer(&d);
+        steps.push(
+            json!({"request": "actual", "status": status, "failure": failure,
+                          "headers": out.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>()}),
+        );
+        verdict = match browser::check_response(&req, &out) {
+            Ok(()) => Ok(browser::exposed(&req, &out)),
+            Err(msg) => {
+                let code = failure.or(if credentials {
+                    Some("credentials")
+                } else {
+                    None
+                });
+                Err((
+                    msg,
+                    code.and_then(|f| suggestion(&doc, route_index, f, &req, None)),
+                ))
+            }
+        };
+    }
+
+    let doc_out = json!({
+        "route": route.map(|r| r.name.clone()),
+        "preflight": !reasons.is_empty(),
+        "preflight_reasons": reasons,
+        "steps": steps,
+        "browser": match &verdict {
+            Ok(exposed) => json!({"allowed": true, "readable_extra_headers": exposed}),
+            Err((msg, fix)) => json!({"allowed": false, "console": msg, "fix": fix}),
+        },
+    });
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&doc_out).unwrap_or_default()
+        ),
+        Format::Text => {
+            println!(
+                "request:   {method} {path} from {origin}{}",
+                if credentials { " with credentials" } else { "" }
+            );
+            println!(
+                "route:     {}",
+                route.map_or("none (the gateway answers 404)".to_string(), |r| format!(
+                    "{} ({} -> {})",
+                    r.name, r.path_prefix, r.upstream
+                ))
+            );
+            if reasons.is_empty() {
+                println!("preflight: no (a simple request: safelisted method and headers)");
+            } else {
+                println!("preflight: yes, because {}", reasons.join("; "));
+            }
+            for s in &steps {
+                let status = match &s["status"] {
+                    Value::String(_) => "forwarded to the upstream".to_string(),
+                    v => format!("answered {v} by the gateway"),
+                };
+                println!(
+                    "\n{} -> {status}{}",
+                    s["request"].as_str().unwrap_or(""),
+                    s["failure"]
+                        .as_str()
+                        .map(|f| format!(" (failed check: {f})"))
+                        .unwrap_or_default()
+                );
+                for h in s["headers"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {}: {}",
+                        h[0].as_str().unwrap_or(""),
+                        h[1].as_str().unwrap_or("")
+                    );
+                }
+            }
+            match &verdict {
+                Ok(exposed) => {
+                    println!("\nbrowser:   allowed; the page can read the response");
+                    if !exposed.is_empty() {
+                        println!(
+                            "           and these headers beyond the safelisted ones: {}",
+                            exposed.join(", ")
+                        );
+                    }
+                }
+                Err((msg, fix)) => {
+                    println!("\nbrowser:   BLOCKED. The console says:\n  {msg}");
+                    if let Some(f) = fix {
+                        println!("fix:       {f}");
+                    }
+                }
+            }
+        }
+    }
+    u8::from(verdict.is_err())
+}

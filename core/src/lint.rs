@@ -123,10 +123,10 @@ pub fn lint(policy: &Policy, doc: &Value) -> Vec<Lint> {
                 }
                 match p {
                     Some(OriginPattern::Null) => push("null-origin", path.clone(), "\"null\" is the origin of sandboxed iframes, data: URLs and local files: any site can produce it, so allowing it is close to allowing everyone".into()),
-                    Some(OriginPattern::Subdomains { suffix, .. }) => {
-                        if !suffix.contains('.') || PUBLIC_SUFFIXES.contains(&suffix.as_str()) {
-                            push("public-suffix-wildcard", path.clone(), format!("\"{e}\" allows every site under the public suffix \"{suffix}\", i.e. anyone can register a matching domain"));
-                        }
+                    Some(OriginPattern::Subdomains { suffix, .. })
+                        if !suffix.contains('.') || PUBLIC_SUFFIXES.contains(&suffix.as_str()) =>
+                    {
+                        push("public-suffix-wildcard", path.clone(), format!("\"{e}\" allows every site under the public suffix \"{suffix}\", i.e. anyone can register a matching domain"));
                     }
                     _ => {}
                 }

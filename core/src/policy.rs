@@ -161,6 +161,11 @@ impl Policy {
     pub fn from_value(value: &Value) -> Result<Policy, PolicyErrors> {
         let mut v = Validator::default();
         let policy = v.policy(value);
+        // A defaults-level combination is checked once per route that
+        // inherits it: report each distinct problem once.
+        let mut seen = std::collections::HashSet::new();
+        v.errors
+            .retain(|e| seen.insert((e.path.clone(), e.message.clone())));
         match policy {
             Some(p) if v.errors.is_empty() => Ok(p),
             _ => Err(PolicyErrors(v.errors)),

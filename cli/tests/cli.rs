@@ -1,0 +1,358 @@
+//! The `cors-gateway` binary as a user runs it: snapshots of `check` and
+//! `explain` output, exit codes, `explain` against the decision table, and the
+//! JSON Schema against the loader.
+//!
+//! Snapshots live in cli/tests/snapshots/. After an intended output change,
+//! regenerate them with `UPDATE_SNAPSHOTS=1 cargo test -p cors-gateway-cli`
+//! and review the diff.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs the built binary from the repository root; (exit code, stdout).
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cors-gateway"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run cors-gateway");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn snapshot(name: &str, actual: &str) {
+    let path = root()
+        .join("cli/tests/snapshots")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing snapshot {}: run UPDATE_SNAPSHOTS=1 cargo test -p cors-gateway-cli",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual, expected,
+        "output of {name} changed (UPDATE_SNAPSHOTS=1 to accept)"
+    );
+}
+
+#[test]
+fn check_snapshots_and_exit_codes() {
+    for (name, file, code) in [
+        ("check-clean", "tests/policies/clean.json", 0),
+        ("check-spec-example", "policies/policy.json", 1),
+        ("check-risky", "tests/policies/risky.json", 1),
+        ("check-invalid", "tests/policies/invalid.json", 2),
+        ("check-syntax", "tests/policies/syntax.json", 2),
+    ] {
+        let (got, text) = run(&["check", file]);
+        assert_eq!(got, code, "{file}:\n{text}");
+        snapshot(name, &text);
+        let (got, json) = run(&["check", file, "--format", "json"]);
+        assert_eq!(got, code);
+        let v: Value = serde_json::from_str(&json).expect("check --format json is JSON");
+        assert_eq!(v["valid"], code != 2);
+        snapshot(&format!("{name}.json"), &json);
+    }
+}
+
+#[test]
+fn invalid_policy_errors_name_field_position_and_expectation() {
+    let (_, json) = run(&["check", "tests/policies/invalid.json", "--format", "json"]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let errors = v["errors"].as_array().unwrap();
+    let has = |path: &str, needle: &str| {
+        errors.iter().any(|e| {
+            e["path"] == path
+                && e["message"].as_str().unwrap().contains(needle)
+                && e["line"].as_u64().unwrap() > 0
+        })
+    };
+    assert!(
+        has("cors.alow_origins", "did you mean \"allow_origins\""),
+        "{json}"
+    );
+    assert!(has("cors.allow_methods[0]", "write \"DELETE\""));
+    assert!(has(
+        "cors.expose_headers",
+        "cannot be combined with credentials"
+    ));
+    assert!(has(
+        "routes[0].cors.allow_origins[0]",
+        "the browser sends \"https://app.example.com\""
+    ));
+    assert!(has("routes[0].cors.allow_origins[1]", "no scheme"));
+    assert!(has("routes[1].path_prefix", "must start with"));
+    assert!(
+        errors.len() >= 10,
+        "every error is reported, not just the first: {json}"
+    );
+}
+
+#[test]
+fn misconfigurations_are_flagged_with_stable_codes() {
+    let (_, json) = run(&["check", "tests/policies/risky.json", "--format", "json"]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let codes: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    for code in [
+        "null-origin",
+        "http-origin-with-credentials",
+        "http-origin-for-https-upstream",
+        "public-suffix-wildcard",
+        "overlapping-origin",
+        "never-preflighted-method",
+        "safelisted-header-listed",
+        "max-age-above-chromium-cap",
+        "json-route-without-content-type",
+        "shadowed-route",
+        "debug-enabled",
+    ] {
+        assert!(codes.contains(&code), "{code} not flagged: {codes:?}");
+    }
+}
+
+#[test]
+fn explain_snapshots_and_exit_codes() {
+    let p = "policies/policy.json";
+    for (name, args, code) in [
+        (
+            "explain-simple-get",
+            vec!["--origin", "https://app.example.com", "--path", "/orders/1"],
+            0,
+        ),
+        (
+            "explain-json-put-credentials",
+            vec![
+                "--origin",
+                "https://shop.example.com",
+                "--method",
+                "PUT",
+                "--header",
+                "content-type: application/json",
+                "--path",
+                "/orders/1",
+                "--credentials",
+            ],
+            0,
+        ),
+        (
+            "explain-origin-refused",
+            vec![
+                "--origin",
+                "https://evil.example",
+                "--method",
+                "PATCH",
+                "--header",
+                "x-api-key",
+                "--path",
+                "/orders/1",
+            ],
+            1,
+        ),
+        (
+            "explain-header-refused",
+            vec![
+                "--origin",
+                "https://app.example.com",
+                "--method",
+                "DELETE",
+                "--header",
+                "x-api-key: 1",
+                "--path",
+                "/orders/1",
+            ],
+            1,
+        ),
+        (
+            "explain-method-refused",
+            vec![
+                "--origin",
+                "https://app.example.com",
+                "--method",
+                "PATCH",
+                "--path",
+                "/orders/1",
+            ],
+            1,
+        ),
+        (
+            "explain-wildcard-credentials",
+            vec![
+                "--origin",
+                "https://anyone.example",
+                "--path",
+                "/public/logo.png",
+                "--credentials",
+            ],
+            1,
+        ),
+        (
+            "explain-no-route",
+            vec![
+                "--origin",
+                "https://app.example.com",
+                "--method",
+                "PUT",
+                "--path",
+                "/nowhere",
+            ],
+            1,
+        ),
+    ] {
+        let mut a = vec!["explain", "--policy", p];
+        a.extend(args);
+        let (got, text) = run(&a);
+        assert_eq!(got, code, "{name}:\n{text}");
+        snapshot(name, &text);
+    }
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    assert_eq!(run(&[]).0, 64);
+    assert_eq!(run(&["check"]).0, 64);
+    assert_eq!(run(&["explain", "--policy", "policies/policy.json"]).0, 64);
+    assert_eq!(run(&["frobnicate"]).0, 64);
+    assert_eq!(run(&["check", "no/such/file.json"]).0, 64);
+}
+
+/// `explain --raw` evaluates exactly the request the gateway receives; for
+/// every case of the decision table it must give the table's answer (which
+/// the real component in wasmtime serve is held to as well).
+#[test]
+fn explain_decides_as_the_gateway_for_every_table_case() {
+    let table: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/cases/decisions.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile_dir();
+    let mut failures = Vec::new();
+    let cases = table["cases"].as_array().unwrap();
+    for case in cases {
+        let policy = dir.join(format!("{}.json", case["policy"].as_str().unwrap()));
+        if !policy.exists() {
+            let doc = table["policies"][case["policy"].as_str().unwrap()]
+                .to_string()
+                .replace("{{UPSTREAM}}", "http://127.0.0.1:9");
+            std::fs::write(&policy, doc).unwrap();
+        }
+        let mut args = vec![
+            "explain".to_string(),
+            "--policy".into(),
+            policy.display().to_string(),
+            "--raw".into(),
+            "--format".into(),
+            "json".into(),
+            "--method".into(),
+            case["method"].as_str().unwrap().into(),
+            "--path".into(),
+            case["path"].as_str().unwrap().into(),
+        ];
+        for h in case["headers"].as_array().unwrap() {
+            args.push("--request-header".into());
+            args.push(format!(
+                "{}: {}",
+                h[0].as_str().unwrap(),
+                h[1].as_str().unwrap()
+            ));
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (_, out) = run(&refs);
+        let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+        let headers: std::collections::BTreeMap<String, String> = v["headers"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|h| {
+                        (
+                            h[0].as_str().unwrap().to_string(),
+                            h[1].as_str().unwrap().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let want: std::collections::BTreeMap<String, String> =
+            serde_json::from_value(case["cors"].clone()).unwrap();
+        if v["status"] != case["status"] || v["failure"] != case["failure"] || headers != want {
+            failures.push(format!("{}: explain says {out}", case["name"]));
+        }
+    }
+    assert!(cases.len() >= 40);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn tempfile_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cors-gateway-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn load_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Every example policy validates against the JSON Schema and the loader; the
+/// documents in tests/policies/schema-limits pass the schema but not the
+/// loader, which documents what a schema cannot express.
+#[test]
+fn schema_agrees_with_the_loader_and_its_limits_are_documented() {
+    let schema = load_json(&root().join("policies/policy.schema.json"));
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let mut examples = 0;
+    for entry in std::fs::read_dir(root().join("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") && !path.ends_with("policy.schema.json") {
+            let doc = load_json(&path);
+            let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+            assert_eq!(
+                doc["$schema"],
+                "./policy.schema.json",
+                "{} must reference the schema",
+                path.display()
+            );
+            cors_gateway_core::Policy::from_json(&doc.to_string())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            examples += 1;
+        }
+    }
+    assert!(examples >= 2);
+    // What the schema catches too (typos, wrong types, lower-case methods).
+    let invalid = load_json(&root().join("tests/policies/invalid.json"));
+    assert!(!validator.is_valid(&invalid));
+    // What only the loader catches.
+    let mut limits = 0;
+    for entry in std::fs::read_dir(root().join("tests/policies/schema-limits")).unwrap() {
+        let path = entry.unwrap().path();
+        let doc = load_json(&path);
+        assert!(
+            validator.is_valid(&doc),
+            "{}: the schema now catches this; move it out of schema-limits",
+            path.display()
+        );
+        assert!(
+            cors_gateway_core::Policy::from_json(&doc.to_string()).is_err(),
+            "{}: the loader must refuse it",
+            path.display()
+        );
+        limits += 1;
+    }
+    assert!(limits >= 6);
+}
