@@ -71,6 +71,19 @@ fn error(out: ResponseOutparam, status: u16, message: &str) {
     json(out, status, None, serde_json::json!({ "error": message }));
 }
 
+/// 412: the If-Match header does not name the stored version.
+fn precondition_failed(out: ResponseOutparam, stored_sha: Option<&str>) {
+    json(
+        out,
+        412,
+        stored_sha,
+        serde_json::json!({
+            "error": "If-Match does not name the stored policy; GET it and retry",
+            "sha256": stored_sha,
+        }),
+    );
+}
+
 /// Whether `If-Match` (if any) names `current` (the stored version's SHA-256).
 fn if_match_ok(headers: &Headers, current: Option<&str>) -> bool {
     let values = header(headers, "if-match");
@@ -180,15 +193,7 @@ pub fn handle(
                 );
             }
             if !if_match_ok(headers, stored_sha.as_deref()) {
-                return json(
-                    out,
-                    412,
-                    stored_sha.as_deref(),
-                    serde_json::json!({
-                        "error": "If-Match does not name the stored policy; GET it and retry",
-                        "sha256": stored_sha,
-                    }),
-                );
+                return precondition_failed(out, stored_sha.as_deref());
             }
             let new_sha = sha256_hex(&body);
             // Keep the replaced version for rollback (not when re-sending the same one,
@@ -220,15 +225,7 @@ pub fn handle(
         }
         (ROLLBACK_PATH, Method::Post) => {
             if !if_match_ok(headers, stored_sha.as_deref()) {
-                return json(
-                    out,
-                    412,
-                    stored_sha.as_deref(),
-                    serde_json::json!({
-                        "error": "If-Match does not name the stored policy; GET it and retry",
-                        "sha256": stored_sha,
-                    }),
-                );
+                return precondition_failed(out, stored_sha.as_deref());
             }
             let previous = match store.get(PREVIOUS_KEY) {
                 Ok(Some(p)) => p,

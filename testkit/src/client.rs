@@ -84,6 +84,43 @@ pub fn header_pairs(map: &hyper::HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+fn as_bytes<'a>(headers: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a [u8])> {
+    headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect()
+}
+
+/// Serves HTTP/1.1 on `listener` until `rt` stops, one task per connection,
+/// handing each request and a clone of `state` to `handler`.
+pub fn serve_http1<S, F, Fut, B>(
+    rt: &tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    state: S,
+    handler: F,
+) where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(hyper::Request<hyper::body::Incoming>, S) -> Fut + Copy + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<hyper::Response<B>, std::convert::Infallible>>
+        + Send
+        + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    rt.spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let state = state.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| handler(req, state.clone()));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+}
+
 /// Sends one request on a fresh connection; gives up after 60 s.
 pub fn send(
     addr: SocketAddr,
@@ -92,8 +129,7 @@ pub fn send(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> anyhow::Result<Response> {
-    let raw: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
-    send_bytes(addr, method, path, &raw, body)
+    send_bytes(addr, method, path, &as_bytes(headers), body)
 }
 
 /// Like [`send`], with header values as raw bytes (for non-UTF-8 values).
@@ -121,8 +157,7 @@ pub async fn send_async(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> anyhow::Result<Response> {
-    let raw: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
-    send_raw(addr, method, path, &raw, body).await
+    send_raw(addr, method, path, &as_bytes(headers), body).await
 }
 
 async fn send_raw(
