@@ -4,6 +4,7 @@
 //! - [`origin`]: origin parsing and the pattern set;
 //! - [`decision`]: [`decide`], the answer for one request;
 //! - [`headers`]: header-level rules shared by the above;
+//! - [`json`]: the borrowing JSON tree the policy is validated from;
 //! - [`lint`]: what is legal but risky or useless (for `check`);
 //! - [`locate`]: JSON path to line:column, for messages.
 //!
@@ -12,6 +13,7 @@
 
 pub mod decision;
 pub mod headers;
+pub mod json;
 pub mod lint;
 pub mod locate;
 pub mod origin;

@@ -4,7 +4,11 @@
 //! Matching never normalises the request: a browser always sends the canonical
 //! serialisation, so anything else is either a bug or an attack and is refused.
 
+use foldhash::fast::FixedState;
 use std::collections::{HashMap, HashSet};
+
+type FastSet<K> = HashSet<K, FixedState>;
+type FastMap<K, V> = HashMap<K, V, FixedState>;
 
 /// A request `Origin` split into its parts. Only produced by [`parse_origin`],
 /// so every field is known to be in canonical form.
@@ -89,7 +93,10 @@ fn split_host_port(s: &str) -> (&str, Option<&str>) {
 /// serialisation of a tuple origin (the caller treats that as a refusal).
 /// `null` is not a tuple origin and is handled by the caller.
 pub fn parse_origin(s: &str) -> Option<OriginParts<'_>> {
-    let (scheme, rest) = s.split_once("://")?;
+    // A scheme has no ':', so the first one must start "://" (cheaper than a
+    // substring search; this runs for every policy entry and every request).
+    let colon = s.bytes().position(|b| b == b':')?;
+    let (scheme, rest) = (&s[..colon], s[colon..].strip_prefix("://")?);
     if !is_scheme(scheme) {
         return None;
     }
@@ -179,6 +186,17 @@ const EXPECTED: &str = "expected an origin \"scheme://host[:port]\", \"scheme://
 
 /// Parses one `allow_origins` entry.
 pub fn parse_pattern(entry: &str) -> Result<OriginPattern, PatternError> {
+    // Fast path for the common case, an exact origin already in canonical
+    // form: no allocation but the entry itself. `+` is left to the general
+    // parser, which reads it as a regex hint (a scheme may contain it).
+    if !entry.contains('+') && parse_origin(entry).is_some() {
+        return Ok(OriginPattern::Exact(entry.to_string()));
+    }
+    parse_pattern_general(entry)
+}
+
+/// [`parse_pattern`] without the fast path: every entry, every message.
+pub fn parse_pattern_general(entry: &str) -> Result<OriginPattern, PatternError> {
     match entry {
         "*" => return Ok(OriginPattern::Any),
         "null" => return Ok(OriginPattern::Null),
@@ -332,9 +350,9 @@ pub enum OriginMatch {
 pub struct OriginSet {
     any: bool,
     null: bool,
-    exact: HashSet<Box<str>>,
-    subdomains: HashMap<Box<str>, Vec<(Box<str>, PortPattern)>>,
-    any_port: HashMap<Box<str>, Vec<Box<str>>>,
+    exact: FastSet<Box<str>>,
+    subdomains: FastMap<Box<str>, Vec<(Box<str>, PortPattern)>>,
+    any_port: FastMap<Box<str>, Vec<Box<str>>>,
     len: usize,
 }
 

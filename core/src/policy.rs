@@ -5,9 +5,10 @@
 use crate::headers::{
     is_forbidden_method, is_forbidden_request_header, is_token, NORMALISED_METHODS,
 };
-use crate::origin::{parse_pattern, OriginPattern, OriginSet};
-use serde_json::{Map, Value};
+use crate::json::Json;
+use crate::origin::{parse_pattern, OriginSet};
 use std::fmt;
+use std::sync::Arc;
 
 pub const DEFAULT_MAX_AGE_SECS: u32 = 600;
 pub const MAX_MAX_AGE_SECS: u32 = 86_400;
@@ -68,11 +69,11 @@ impl NameList {
 /// The effective CORS settings of one route (defaults merged with overrides).
 #[derive(Debug, Clone)]
 pub struct CorsConfig {
-    pub origin_entries: Vec<String>,
-    pub origins: OriginSet,
-    pub allow_methods: NameList,
-    pub allow_headers: NameList,
-    pub expose_headers: NameList,
+    /// Shared by every route that inherits the same `allow_origins` list.
+    pub origins: Arc<OriginSet>,
+    pub allow_methods: Arc<NameList>,
+    pub allow_headers: Arc<NameList>,
+    pub expose_headers: Arc<NameList>,
     pub allow_credentials: bool,
     pub max_age_secs: u32,
     pub max_age_value: String,
@@ -148,7 +149,7 @@ pub struct Policy {
 impl Policy {
     /// Parses and validates a policy document completely.
     pub fn from_json(text: &str) -> Result<Policy, PolicyErrors> {
-        let value: Value = serde_json::from_str(text).map_err(|e| {
+        let value = Json::parse(text).map_err(|e| {
             PolicyErrors(vec![PolicyError {
                 path: String::new(),
                 message: format!("not valid JSON: {e}"),
@@ -158,12 +159,12 @@ impl Policy {
         Policy::from_value(&value)
     }
 
-    pub fn from_value(value: &Value) -> Result<Policy, PolicyErrors> {
+    fn from_value(value: &Json) -> Result<Policy, PolicyErrors> {
         let mut v = Validator::default();
         let policy = v.policy(value);
         // A defaults-level combination is checked once per route that
         // inherits it: report each distinct problem once.
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = std::collections::BTreeSet::new();
         v.errors
             .retain(|e| seen.insert((e.path.clone(), e.message.clone())));
         match policy {
@@ -219,29 +220,21 @@ impl fmt::Display for PolicyErrors {
 
 impl std::error::Error for PolicyErrors {}
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// The `cors` object as written at one level, before merging.
+/// The `cors` object as written at one level, before merging. Lists are
+/// compiled once per layer and shared (`Arc`) by every route that inherits them.
 #[derive(Default)]
-struct CorsLayer<'a> {
-    allow_origins: Option<(Vec<(String, OriginPattern)>, String)>,
-    allow_methods: Option<(NameList, String)>,
-    allow_headers: Option<(NameList, String)>,
-    expose_headers: Option<(NameList, String)>,
-    allow_credentials: Option<(bool, String)>,
+struct CorsLayer {
+    /// JSON path of this `cors` object, for messages.
+    path: String,
+    allow_origins: Option<Arc<OriginSet>>,
+    allow_methods: Option<Arc<NameList>>,
+    allow_headers: Option<Arc<NameList>>,
+    expose_headers: Option<Arc<NameList>>,
+    allow_credentials: Option<bool>,
     max_age_secs: Option<u32>,
     allow_private_network: Option<bool>,
     on_disallowed_origin: Option<OnDisallowed>,
-    _v: std::marker::PhantomData<&'a ()>,
 }
 
 const TOP_FIELDS: [&str; 5] = ["$schema", "version", "cors", "routes", "debug"];
@@ -269,6 +262,10 @@ struct Validator {
     errors: Vec<PolicyError>,
 }
 
+fn item_path(path: &str, i: usize) -> String {
+    format!("{path}[{i}]")
+}
+
 fn join(path: &str, field: &str) -> String {
     if path.is_empty() {
         field.to_string()
@@ -286,18 +283,20 @@ impl Validator {
         });
     }
 
-    fn object<'v>(
+    /// Checks that `v` is an object with only known, distinct members.
+    fn object<'v, 'a>(
         &mut self,
-        v: &'v Value,
+        v: &'v Json<'a>,
         path: &str,
         fields: &[&str],
-    ) -> Option<&'v Map<String, Value>> {
-        let Value::Object(map) = v else {
-            self.error(path, format!("expected an object, found {}", type_name(v)));
+    ) -> Option<&'v Json<'a>> {
+        let Json::Object(members) = v else {
+            self.error(path, format!("expected an object, found {}", v.type_name()));
             return None;
         };
-        for key in map.keys() {
-            if !fields.contains(&key.as_str()) {
+        for (i, (key, _)) in members.iter().enumerate() {
+            let key: &str = key;
+            if !fields.contains(&key) {
                 let hint = fields
                     .iter()
                     .find(|f| similar(f, key))
@@ -310,25 +309,32 @@ impl Validator {
                         fields.join(", ")
                     ),
                 );
+            } else if members[..i].iter().any(|(k, _)| k == key) {
+                // Most JSON readers keep the last one silently: an edit that
+                // appends a second `allow_origins` must not quietly win.
+                self.error(
+                    join(path, key),
+                    format!("\"{key}\" is written more than once; keep one"),
+                );
             }
         }
-        Some(map)
+        Some(v)
     }
 
-    fn bool(&mut self, v: &Value, path: &str) -> Option<bool> {
+    fn bool(&mut self, v: &Json, path: &str) -> Option<bool> {
         match v {
-            Value::Bool(b) => Some(*b),
+            Json::Bool(b) => Some(*b),
             _ => {
                 self.error(
                     path,
-                    format!("expected true or false, found {}", type_name(v)),
+                    format!("expected true or false, found {}", v.type_name()),
                 );
                 None
             }
         }
     }
 
-    fn u32_in(&mut self, v: &Value, path: &str, max: u32, min: u32) -> Option<u32> {
+    fn u32_in(&mut self, v: &Json, path: &str, max: u32, min: u32) -> Option<u32> {
         match v.as_u64() {
             Some(n) if n >= u64::from(min) && n <= u64::from(max) => u32::try_from(n).ok(),
             _ => {
@@ -341,39 +347,43 @@ impl Validator {
         }
     }
 
-    fn str<'v>(&mut self, v: &'v Value, path: &str) -> Option<&'v str> {
+    fn str<'v>(&mut self, v: &'v Json, path: &str) -> Option<&'v str> {
         match v {
-            Value::String(s) => Some(s),
+            Json::Str(s) => Some(s),
             _ => {
-                self.error(path, format!("expected a string, found {}", type_name(v)));
+                self.error(path, format!("expected a string, found {}", v.type_name()));
                 None
             }
         }
     }
 
-    fn strings<'v>(&mut self, v: &'v Value, path: &str) -> Vec<(&'v str, String)> {
-        let Value::Array(items) = v else {
+    /// The strings of an array with their indexes. Paths are formatted only
+    /// for errors: a 10,000-entry list must not cost 10,000 `format!`s.
+    fn strings<'v>(&mut self, v: &'v Json, path: &str) -> Vec<(&'v str, usize)> {
+        let Json::Array(items) = v else {
             self.error(
                 path,
-                format!("expected an array of strings, found {}", type_name(v)),
+                format!("expected an array of strings, found {}", v.type_name()),
             );
             return Vec::new();
         };
-        items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| {
-                let p = format!("{path}[{i}]");
-                self.str(item, &p).map(|s| (s, p))
-            })
-            .collect()
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Json::Str(s) => out.push((&**s, i)),
+                _ => {
+                    self.str(item, &item_path(path, i));
+                }
+            }
+        }
+        out
     }
 
-    fn policy(&mut self, v: &Value) -> Option<Policy> {
+    fn policy(&mut self, v: &Json) -> Option<Policy> {
         let map = self.object(v, "", &TOP_FIELDS)?;
         match map.get("version") {
             None => self.error("version", "missing; expected 1"),
-            Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
+            Some(v) if v.as_u64() == Some(1) => {}
             Some(other) => self.error(
                 "version",
                 format!("unsupported version {other}; this gateway reads version 1"),
@@ -390,11 +400,11 @@ impl Validator {
             Some(c) => self.cors_layer(c, "cors"),
             None => CorsLayer::default(),
         };
-        let defaults = self.merge(&base, &CorsLayer::default(), "cors");
+        let defaults = self.merge(&base, &CorsLayer::default());
         let mut routes = Vec::new();
         match map.get("routes") {
             None => self.error("routes", "missing; expected an array of routes"),
-            Some(Value::Array(items)) => {
+            Some(Json::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
                     if let Some(r) = self.route(item, i, &base) {
                         routes.push(r);
@@ -403,7 +413,7 @@ impl Validator {
             }
             Some(other) => self.error(
                 "routes",
-                format!("expected an array of routes, found {}", type_name(other)),
+                format!("expected an array of routes, found {}", other.type_name()),
             ),
         }
         self.unique_routes(&routes);
@@ -440,7 +450,7 @@ impl Validator {
         }
     }
 
-    fn route(&mut self, v: &Value, index: usize, base: &CorsLayer) -> Option<Route> {
+    fn route(&mut self, v: &Json, index: usize, base: &CorsLayer) -> Option<Route> {
         let path = format!("routes[{index}]");
         let map = self.object(v, &path, &ROUTE_FIELDS)?;
         let required = |this: &mut Self, field: &str| -> Option<String> {
@@ -482,7 +492,7 @@ impl Validator {
             Some(c) => self.cors_layer(c, &cors_path),
             None => CorsLayer::default(),
         };
-        let cors = self.merge(base, &layer, &cors_path);
+        let cors = self.merge(base, &layer);
         Some(Route {
             name: name?,
             path_prefix: prefix?,
@@ -512,40 +522,39 @@ impl Validator {
         problem.is_none()
     }
 
-    fn cors_layer<'v>(&mut self, v: &'v Value, path: &str) -> CorsLayer<'v> {
-        let mut layer = CorsLayer::default();
+    fn cors_layer(&mut self, v: &Json, path: &str) -> CorsLayer {
+        let mut layer = CorsLayer {
+            path: path.to_string(),
+            ..CorsLayer::default()
+        };
         let Some(map) = self.object(v, path, &CORS_FIELDS) else {
             return layer;
         };
         if let Some(v) = map.get("allow_origins") {
             let p = join(path, "allow_origins");
-            let mut out = Vec::new();
-            for (s, ip) in self.strings(v, &p) {
+            let mut patterns = Vec::new();
+            for (s, i) in self.strings(v, &p) {
                 match parse_pattern(s) {
-                    Ok(pat) => out.push((s.to_string(), pat)),
-                    Err(e) => self.error(ip, e.to_string()),
+                    Ok(pat) => patterns.push(pat),
+                    Err(e) => self.error(item_path(&p, i), e.to_string()),
                 }
             }
-            layer.allow_origins = Some((out, p));
+            layer.allow_origins = Some(Arc::new(OriginSet::from_patterns(patterns)));
         }
         if let Some(v) = map.get("allow_methods") {
-            let p = join(path, "allow_methods");
-            let list = self.method_list(v, &p);
-            layer.allow_methods = Some((list, p));
+            let list = self.method_list(v, &join(path, "allow_methods"));
+            layer.allow_methods = Some(Arc::new(list));
         }
         if let Some(v) = map.get("allow_headers") {
-            let p = join(path, "allow_headers");
-            let list = self.header_list(v, &p, HeaderListKind::Allow);
-            layer.allow_headers = Some((list, p));
+            let list = self.header_list(v, &join(path, "allow_headers"), HeaderListKind::Allow);
+            layer.allow_headers = Some(Arc::new(list));
         }
         if let Some(v) = map.get("expose_headers") {
-            let p = join(path, "expose_headers");
-            let list = self.header_list(v, &p, HeaderListKind::Expose);
-            layer.expose_headers = Some((list, p));
+            let list = self.header_list(v, &join(path, "expose_headers"), HeaderListKind::Expose);
+            layer.expose_headers = Some(Arc::new(list));
         }
         if let Some(v) = map.get("allow_credentials") {
-            let p = join(path, "allow_credentials");
-            layer.allow_credentials = self.bool(v, &p).map(|b| (b, p));
+            layer.allow_credentials = self.bool(v, &join(path, "allow_credentials"));
         }
         if let Some(v) = map.get("max_age_secs") {
             layer.max_age_secs = self.u32_in(v, &join(path, "max_age_secs"), MAX_MAX_AGE_SECS, 0);
@@ -554,12 +563,14 @@ impl Validator {
             layer.allow_private_network = self.bool(v, &join(path, "allow_private_network"));
         }
         if let Some(v) = map.get("on_disallowed_origin") {
-            let p = join(path, "on_disallowed_origin");
             layer.on_disallowed_origin = match v.as_str() {
                 Some("reject") => Some(OnDisallowed::Reject),
                 Some("forward") => Some(OnDisallowed::Forward),
                 _ => {
-                    self.error(p, format!("expected \"reject\" or \"forward\", found {v}"));
+                    self.error(
+                        join(path, "on_disallowed_origin"),
+                        format!("expected \"reject\" or \"forward\", found {v}"),
+                    );
                     None
                 }
             };
@@ -567,24 +578,25 @@ impl Validator {
         layer
     }
 
-    fn method_list(&mut self, v: &Value, path: &str) -> NameList {
+    fn method_list(&mut self, v: &Json, path: &str) -> NameList {
         let mut wildcard = false;
         let mut names: Vec<String> = Vec::new();
-        for (m, p) in self.strings(v, path) {
+        for (m, i) in self.strings(v, path) {
+            let p = || item_path(path, i);
             if m == "*" {
                 wildcard = true;
             } else if !is_token(m.as_bytes()) {
                 self.error(
-                    p,
+                    p(),
                     format!("\"{m}\" is not an HTTP method (a token such as \"PATCH\")"),
                 );
             } else if is_forbidden_method(m) {
-                self.error(p, format!("\"{m}\" is a method browsers never send (CONNECT, TRACE and TRACK are forbidden by Fetch)"));
+                self.error(p(), format!("\"{m}\" is a method browsers never send (CONNECT, TRACE and TRACK are forbidden by Fetch)"));
             } else if let Some(norm) = NORMALISED_METHODS
                 .iter()
                 .find(|n| n.eq_ignore_ascii_case(m) && **n != m)
             {
-                self.error(p, format!("\"{m}\" never matches: browsers normalise it to \"{norm}\"; write \"{norm}\""));
+                self.error(p(), format!("\"{m}\" never matches: browsers normalise it to \"{norm}\"; write \"{norm}\""));
             } else if !names.iter().any(|n| n == m) {
                 names.push(m.to_string());
             }
@@ -592,26 +604,27 @@ impl Validator {
         NameList::new(wildcard, names)
     }
 
-    fn header_list(&mut self, v: &Value, path: &str, kind: HeaderListKind) -> NameList {
+    fn header_list(&mut self, v: &Json, path: &str, kind: HeaderListKind) -> NameList {
         let mut wildcard = false;
         let mut names: Vec<String> = Vec::new();
-        for (h, p) in self.strings(v, path) {
+        for (h, i) in self.strings(v, path) {
+            let p = || item_path(path, i);
             let lower = h.to_ascii_lowercase();
             if h == "*" {
                 wildcard = true;
             } else if !is_token(h.as_bytes()) {
                 self.error(
-                    p,
+                    p(),
                     format!("\"{h}\" is not a header name (a token such as \"x-request-id\")"),
                 );
             } else if kind == HeaderListKind::Allow && lower.starts_with("access-control-") {
-                self.error(p, format!("\"{h}\" is a CORS protocol header; scripts cannot send it, so it never belongs in allow_headers"));
+                self.error(p(), format!("\"{h}\" is a CORS protocol header; scripts cannot send it, so it never belongs in allow_headers"));
             } else if kind == HeaderListKind::Allow && is_forbidden_request_header(&lower) {
-                self.error(p, format!("\"{h}\" is a forbidden request header: browsers never let a script set it, so listing it changes nothing"));
+                self.error(p(), format!("\"{h}\" is a forbidden request header: browsers never let a script set it, so listing it changes nothing"));
             } else if kind == HeaderListKind::Expose
                 && (lower == "set-cookie" || lower == "set-cookie2")
             {
-                self.error(p, format!("\"{h}\" can never be exposed: browsers hide Set-Cookie from scripts whatever the server says"));
+                self.error(p(), format!("\"{h}\" can never be exposed: browsers hide Set-Cookie from scripts whatever the server says"));
             } else if !names.contains(&lower) {
                 names.push(lower);
             }
@@ -621,36 +634,39 @@ impl Validator {
 
     /// Merges a route's overrides onto the defaults and checks the combinations
     /// that only exist once both are known (`*` with credentials).
-    fn merge(&mut self, base: &CorsLayer, over: &CorsLayer, path: &str) -> Option<CorsConfig> {
-        fn pick<'a, T>(over: &'a Option<T>, base: &'a Option<T>) -> Option<&'a T> {
-            over.as_ref().or(base.as_ref())
+    fn merge(&mut self, base: &CorsLayer, over: &CorsLayer) -> Option<CorsConfig> {
+        /// The overriding value if set, else the default, with the path of
+        /// the `cors` object it was written in.
+        fn pick<'l, T>(
+            base: &'l CorsLayer,
+            over: &'l CorsLayer,
+            field: impl Fn(&CorsLayer) -> &Option<T>,
+        ) -> Option<(&'l T, &'l str)> {
+            [over, base]
+                .into_iter()
+                .find_map(|l| field(l).as_ref().map(|v| (v, l.path.as_str())))
         }
-        let origins = pick(&over.allow_origins, &base.allow_origins);
-        let (credentials, cred_path) = pick(&over.allow_credentials, &base.allow_credentials)
-            .map(|(b, p)| (*b, p.clone()))
-            .unwrap_or((false, join(path, "allow_credentials")));
-        let methods =
-            pick(&over.allow_methods, &base.allow_methods).map(|(l, p)| (l.clone(), p.clone()));
-        let headers =
-            pick(&over.allow_headers, &base.allow_headers).map(|(l, p)| (l.clone(), p.clone()));
-        let expose =
-            pick(&over.expose_headers, &base.expose_headers).map(|(l, p)| (l.clone(), p.clone()));
+        let origins = pick(base, over, |l| &l.allow_origins);
+        let credentials = pick(base, over, |l| &l.allow_credentials);
+        let methods = pick(base, over, |l| &l.allow_methods);
+        let headers = pick(base, over, |l| &l.allow_headers);
+        let expose = pick(base, over, |l| &l.expose_headers);
         let before = self.errors.len();
-        if credentials {
-            let why = format!("allow_credentials is true (at {cred_path}) and browsers read \"*\" literally when credentials are included");
-            if let Some((list, p)) = origins {
-                if list.iter().any(|(_, pat)| *pat == OriginPattern::Any) {
-                    self.error(p.clone(), format!("\"*\" cannot be combined with credentials: {why}; list the origins instead"));
+        if let Some((true, cred_at)) = credentials {
+            let why = format!("allow_credentials is true (at {}) and browsers read \"*\" literally when credentials are included", join(cred_at, "allow_credentials"));
+            if let Some((set, at)) = origins {
+                if set.allows_any() {
+                    self.error(join(at, "allow_origins"), format!("\"*\" cannot be combined with credentials: {why}; list the origins instead"));
                 }
             }
-            for (list, what) in [
-                (&methods, "methods"),
-                (&headers, "headers"),
-                (&expose, "headers"),
+            for (list, field, what) in [
+                (methods, "allow_methods", "methods"),
+                (headers, "allow_headers", "headers"),
+                (expose, "expose_headers", "headers"),
             ] {
-                if let Some((l, p)) = list {
+                if let Some((l, at)) = list {
                     if l.wildcard {
-                        self.error(p.clone(), format!("\"*\" cannot be combined with credentials: {why}; list the {what} instead"));
+                        self.error(join(at, field), format!("\"*\" cannot be combined with credentials: {why}; list the {what} instead"));
                     }
                 }
             }
@@ -658,41 +674,28 @@ impl Validator {
         if self.errors.len() != before {
             return None;
         }
-        let entries: Vec<String> = origins
-            .map(|(l, _)| l.iter().map(|(s, _)| s.clone()).collect())
-            .unwrap_or_default();
-        let set = OriginSet::from_patterns(
-            origins
-                .map(|(l, _)| l.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>())
-                .unwrap_or_default(),
-        );
-        let max_age = over
-            .max_age_secs
-            .or(base.max_age_secs)
-            .unwrap_or(DEFAULT_MAX_AGE_SECS);
+        let list = |l: Option<(&Arc<NameList>, &str)>, default: &[&str]| {
+            l.map(|(l, _)| Arc::clone(l)).unwrap_or_else(|| {
+                Arc::new(NameList::new(
+                    false,
+                    default.iter().map(|s| s.to_string()).collect(),
+                ))
+            })
+        };
+        let max_age =
+            pick(base, over, |l| &l.max_age_secs).map_or(DEFAULT_MAX_AGE_SECS, |(v, _)| *v);
         Some(CorsConfig {
-            origin_entries: entries,
-            origins: set,
-            allow_methods: methods.map(|(l, _)| l).unwrap_or_else(|| {
-                NameList::new(false, DEFAULT_METHODS.map(String::from).to_vec())
-            }),
-            allow_headers: headers
-                .map(|(l, _)| l)
-                .unwrap_or_else(|| NameList::new(false, Vec::new())),
-            expose_headers: expose
-                .map(|(l, _)| l)
-                .unwrap_or_else(|| NameList::new(false, Vec::new())),
-            allow_credentials: credentials,
+            origins: origins.map(|(s, _)| Arc::clone(s)).unwrap_or_default(),
+            allow_methods: list(methods, &DEFAULT_METHODS),
+            allow_headers: list(headers, &[]),
+            expose_headers: list(expose, &[]),
+            allow_credentials: credentials.is_some_and(|(b, _)| *b),
             max_age_secs: max_age,
             max_age_value: max_age.to_string(),
-            allow_private_network: over
-                .allow_private_network
-                .or(base.allow_private_network)
-                .unwrap_or(false),
-            on_disallowed_origin: over
-                .on_disallowed_origin
-                .or(base.on_disallowed_origin)
-                .unwrap_or(OnDisallowed::Reject),
+            allow_private_network: pick(base, over, |l| &l.allow_private_network)
+                .is_some_and(|(b, _)| *b),
+            on_disallowed_origin: pick(base, over, |l| &l.on_disallowed_origin)
+                .map_or(OnDisallowed::Reject, |(v, _)| *v),
         })
     }
 }
@@ -810,6 +813,15 @@ mod tests {
         assert!(has_error(&errs, "routes[0].strip", "unknown field"));
         assert!(has_error(&errs, "routes[0].cors.max_age", "unknown field"));
         assert!(has_error(&errs, "extra", "unknown field"));
+    }
+
+    #[test]
+    fn a_field_written_twice_is_an_error_not_a_silent_override() {
+        let errs = errors(&format!(
+            r#"{{"version":1,"cors":{{"allow_origins":["https://a.test"],"allow_origins":["*"]}},"routes":[{ROUTE}]}}"#
+        ));
+        assert!(has_error(&errs, "cors.allow_origins", "more than once"));
+        assert_eq!(errs.len(), 1, "{errs:#?}");
     }
 
     #[test]

@@ -202,6 +202,20 @@ proptest! {
         }
     }
 
+    /// The loader's fast path for canonical exact origins gives exactly the
+    /// general parser's answer, for near-canonical entries and for noise.
+    #[test]
+    fn pattern_fast_path_agrees_with_the_general_parser(
+        entry in prop_oneof![
+            tricky_origin(),
+            "[a-z+]{1,5}://[a-zA-Z0-9.*:\\[\\]_-]{0,24}",
+            "\\PC{0,40}",
+        ],
+    ) {
+        use cors_gateway_core::origin::{parse_pattern, parse_pattern_general};
+        prop_assert_eq!(parse_pattern(&entry), parse_pattern_general(&entry), "{:?}", entry);
+    }
+
     /// The request-header list parser stays bounded and never panics.
     #[test]
     fn header_list_parser_total(lines in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..20)) {
