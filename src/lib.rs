@@ -3,12 +3,14 @@
 //! and either answers or forwards. No CORS rule lives here.
 //!
 //! - [`source`]: where the policy comes from, and the per-instance cache;
+//! - [`policy_file`]: reading the policy file, and noticing cheaply that it is unchanged;
 //! - [`forward`]: outbound HTTP with streamed bodies;
 //! - [`respond`]: answers the gateway writes itself.
 
 #[cfg(feature = "spin")]
 mod admin;
 mod forward;
+mod policy_file;
 mod respond;
 pub mod source;
 #[cfg(feature = "spin")]
@@ -205,7 +207,7 @@ fn health(out: ResponseOutparam, current: &Result<source::Current, source::Unava
                 "status": if c.stale_reason.is_some() { "degraded" } else { "ok" },
                 "policy": {
                     "source": c.loaded.source,
-                    "sha256": c.loaded.sha256,
+                    "sha256": c.loaded.sha256(),
                     "routes": c.loaded.policy.routes.len(),
                 },
                 "last_known_good": c.stale_reason.is_some(),

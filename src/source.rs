@@ -1,15 +1,16 @@
 //! Where the policy comes from, and the per-instance cache that makes a reused
 //! instance parse a policy once while never serving a stale one.
 //!
-//! Every request reads the raw source (an environment variable or a small file,
-//! so this is cheap) and compares it with the bytes the cached policy was
+//! Every request gets the raw source (an environment variable, or a file: see
+//! [`crate::policy_file`] for how a reused instance notices a file edit without
+//! reading the file again) and compares it with the bytes the cached policy was
 //! compiled from. Equal bytes reuse the compiled policy; different bytes are
 //! validated completely and replace it only when valid. An invalid or missing
 //! source keeps the last good policy of this instance (last-known-good).
 
 use cors_gateway_core::Policy;
 use sha2::{Digest, Sha256};
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
 pub const DEFAULT_POLICY_FILE: &str = "/policies/policy.json";
@@ -19,8 +20,10 @@ pub struct Loaded {
     pub policy: Policy,
     /// Where it came from, e.g. `file:/policies/policy.json` or `env:CORS_POLICY`.
     pub source: String,
-    pub sha256: String,
-    raw: Vec<u8>,
+    /// Computed on first use (health, logs, the Spin keeper): hashing a large
+    /// policy on every fresh instance would cost more than validating it.
+    sha256: OnceCell<String>,
+    raw: Rc<[u8]>,
 }
 
 /// The policy a request is served with.
@@ -42,7 +45,7 @@ thread_local! {
 }
 
 /// Reads one candidate source. `Ok(None)`: this source is not configured.
-pub type RawSource = Result<Option<(String, Vec<u8>)>, (String, String)>;
+pub type RawSource = Result<Option<(String, Rc<[u8]>)>, (String, String)>;
 
 /// The portable sources: `CORS_POLICY` (the JSON itself), else the file named
 /// by `CORS_POLICY_FILE` (default `/policies/policy.json`).
@@ -50,12 +53,12 @@ pub fn portable_source() -> RawSource {
     if let Some(json) = std::env::var_os("CORS_POLICY") {
         return Ok(Some((
             "env:CORS_POLICY".to_string(),
-            json.into_encoded_bytes(),
+            json.into_encoded_bytes().into(),
         )));
     }
     let path = std::env::var("CORS_POLICY_FILE").unwrap_or_else(|_| DEFAULT_POLICY_FILE.into());
     let source = format!("file:{path}");
-    match std::fs::read(&path) {
+    match crate::policy_file::read(&path) {
         Ok(bytes) => Ok(Some((source, bytes))),
         Err(e) => Err((source, format!("cannot read {path}: {e}"))),
     }
@@ -92,8 +95,21 @@ impl Keeper for NoKeeper {
 }
 
 impl Loaded {
+    fn new(policy: Policy, source: String, raw: Rc<[u8]>) -> Rc<Loaded> {
+        Rc::new(Loaded {
+            policy,
+            source,
+            sha256: OnceCell::new(),
+            raw,
+        })
+    }
+
     pub fn raw(&self) -> &[u8] {
         &self.raw
+    }
+
+    pub fn sha256(&self) -> &str {
+        self.sha256.get_or_init(|| sha256_hex(&self.raw))
     }
 }
 
@@ -116,7 +132,7 @@ pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unav
         Ok(Some((source, bytes))) => {
             if let Some(c) = cached
                 .as_ref()
-                .filter(|c| c.raw == bytes && c.source == source)
+                .filter(|c| (Rc::ptr_eq(&c.raw, &bytes) || c.raw == bytes) && c.source == source)
             {
                 return Ok(Current {
                     loaded: c.clone(),
@@ -125,12 +141,7 @@ pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unav
             }
             match parse(&bytes) {
                 Ok(policy) => {
-                    let loaded = Rc::new(Loaded {
-                        policy,
-                        sha256: sha256_hex(&bytes),
-                        source,
-                        raw: bytes,
-                    });
+                    let loaded = Loaded::new(policy, source, bytes);
                     CACHE.with(|c| *c.borrow_mut() = Some(loaded.clone()));
                     keeper.remember(&loaded);
                     return Ok(Current {
@@ -152,18 +163,13 @@ pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unav
     let cached = cached.or_else(|| {
         let (kept_source, bytes) = keeper.load()?;
         let policy = parse(&bytes).ok()?;
-        Some(Rc::new(Loaded {
-            policy,
-            sha256: sha256_hex(&bytes),
-            source: kept_source,
-            raw: bytes,
-        }))
+        Some(Loaded::new(policy, kept_source, bytes.into()))
     });
     match cached {
         Some(loaded) => {
             eprintln!(
                 "cors-gateway: ERROR policy from {source} rejected, serving last-known-good {} ({}): {reason}",
-                loaded.sha256, loaded.source
+                loaded.sha256(), loaded.source
             );
             Ok(Current {
                 loaded,

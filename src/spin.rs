@@ -47,7 +47,7 @@ pub fn source(store: &Result<Option<Store>, String>) -> RawSource {
     match store {
         Err(e) => return Err((kv_name, e.clone())),
         Ok(Some(store)) => match store.get(POLICY_KEY) {
-            Ok(Some(bytes)) => return Ok(Some((kv_name, bytes))),
+            Ok(Some(bytes)) => return Ok(Some((kv_name, bytes.into()))),
             Ok(None) => {}
             Err(e) => return Err((kv_name, format!("cannot read: {e:?}"))),
         },
@@ -55,7 +55,7 @@ pub fn source(store: &Result<Option<Store>, String>) -> RawSource {
     }
     let var_name = format!("variable:{POLICY_VAR}");
     match variables::get(POLICY_VAR) {
-        Ok(v) if !v.trim().is_empty() => return Ok(Some((var_name, v.into_bytes()))),
+        Ok(v) if !v.trim().is_empty() => return Ok(Some((var_name, v.into_bytes().into()))),
         Ok(_) | Err(variables::Error::Undefined(_)) => {}
         Err(e) => return Err((var_name, format!("cannot read: {e:?}"))),
     }
@@ -88,9 +88,9 @@ impl Keeper for KvKeeper<'_> {
             .get(LAST_GOOD_META_KEY)
             .ok()
             .flatten()
-            .is_some_and(|m| m.starts_with(loaded.sha256.as_bytes()));
+            .is_some_and(|m| m.starts_with(loaded.sha256().as_bytes()));
         if !known {
-            record_last_good(store, &loaded.sha256, &loaded.source, loaded.raw());
+            record_last_good(store, loaded.sha256(), &loaded.source, loaded.raw());
         }
     }
 }

@@ -376,6 +376,57 @@ fn with_instance_reuse_every_response_reflects_the_file_of_its_time() {
     assert!(gw.logs().contains("not valid JSON"));
 }
 
+/// A reused instance stops re-reading an unchanged file once its stamp has
+/// settled (src/policy_file.rs). An edit must still show on the next request,
+/// and even an edit that keeps the size and restores the old modification time
+/// (what `cp -p` can do) must show within the one-second re-check.
+#[test]
+fn a_settled_instance_sees_the_next_edit_and_a_time_restoring_one_within_a_second() {
+    let up = Upstream::start();
+    // Same length: only the modification time can tell the versions apart.
+    let a = policy_with(&up.url(), &["https://a.example"], r#""timeout_ms": 1000"#);
+    let b = policy_with(&up.url(), &["https://b.example"], r#""timeout_ms": 1000"#);
+    assert_eq!(a.len(), b.len());
+    let gw = Gateway::builder().policy(a.clone()).reuse(1000).start();
+    let file = gw.policy_dir().join("policy.json");
+    let allowed = |origin: &str| gw.get("/api/x", &[("origin", origin)]).status == 200;
+    // Requests spanning more than the 3 s settle time: the stamp is trusted after.
+    let settle_on = |origin: &str| {
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(3600) {
+            assert!(allowed(origin));
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    settle_on("https://a.example");
+    gw.write_policy(&b);
+    assert!(
+        allowed("https://b.example"),
+        "edit not seen on the next request"
+    );
+    assert!(!allowed("https://a.example"));
+
+    // Settle on b, then rewrite a in place with b's size and modification time.
+    settle_on("https://b.example");
+    let mtime = std::fs::metadata(&file)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    std::fs::write(&file, &a).expect("rewrite in place");
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_modified(mtime))
+        .expect("restore mtime");
+    let edited = std::time::Instant::now();
+    while !allowed("https://a.example") {
+        assert!(
+            edited.elapsed() < std::time::Duration::from_millis(1500),
+            "a same-size, time-restoring edit was not seen within the re-check bound"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn head_and_bodyless_answers_pass_through() {
     let up = Upstream::start();

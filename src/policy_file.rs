@@ -1,0 +1,169 @@
+//! Reading the policy file, and noticing without reading it that it has not
+//! changed.
+//!
+//! A reused instance must see an edit on the very next request, yet reading
+//! and comparing the whole file on every request costs a third of the
+//! throughput (more for a large policy). So the instance keeps the file's stamp
+//! (size and modification time: one `stat`) and skips the read while the stamp
+//! is unchanged.
+//!
+//! A stamp alone can lie in two ways, and both are closed:
+//! - Timestamps have a granularity (a kernel tick, up to 2 s on some
+//!   filesystems), so a second write in the same tick as the one that produced
+//!   the stamp leaves it unchanged. The stamp is trusted only once a read has
+//!   confirmed the content at least [`SETTLE`] after the stamp was first seen:
+//!   any later write comes more than a tick after the one the stamp records.
+//!   This is git's "racy clean" rule, timed with the instance's monotonic clock
+//!   so that clock skew between guest and filesystem does not matter; a file
+//!   last written over a minute ago by the wall clock is settled at once (so
+//!   short-lived instances profit too).
+//! - Tools can set a modification time back (`cp -p`, `touch -r`, archives),
+//!   and wasmtime reports no status-change time to catch that (its
+//!   `status-change-timestamp` is the creation time). So even a trusted stamp
+//!   is re-confirmed by a read every [`RECHECK`]: a rewrite of the same size
+//!   that also restores the old time is seen within that bound; every other
+//!   edit on the next request.
+//!
+//! A fresh instance (one request) never stats: it just reads.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Longer than the coarsest timestamp granularity in common use (2 s, FAT).
+const SETTLE: Duration = Duration::from_secs(3);
+/// Far beyond a timestamp tick plus any plausible clock skew between the
+/// filesystem (e.g. an NFS server) and the host.
+const LONG_AGO: Duration = Duration::from_secs(60);
+/// How long a trusted stamp stands in for a read.
+const RECHECK: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    modified: Option<(u64, u32)>,
+}
+
+impl Stamp {
+    /// Last written more than [`LONG_AGO`] before now by the wall clock: a
+    /// short-lived instance (a host that recycles instances every few
+    /// hundred requests) need not wait [`SETTLE`] to trust a file that has
+    /// not been touched for a while.
+    fn written_long_ago(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.modified
+            .is_some_and(|(secs, _)| secs.saturating_add(LONG_AGO.as_secs()) <= now)
+    }
+}
+
+struct Watched {
+    path: String,
+    bytes: Rc<[u8]>,
+    /// `None` until a second request: a fresh instance never pays for a stat.
+    stamp: Option<Stamp>,
+    /// When `stamp` was first seen, and the last read that confirmed the
+    /// content under it (both taken after the stat).
+    first_seen: Instant,
+    confirmed: Instant,
+}
+
+thread_local! {
+    static WATCHED: RefCell<Option<Watched>> = const { RefCell::new(None) };
+}
+
+/// The file's content: the cached bytes when the stamp proves them current,
+/// else a fresh read.
+pub fn read(path: &str) -> std::io::Result<Rc<[u8]>> {
+    let known = WATCHED.with(|w| w.borrow().as_ref().is_some_and(|w| w.path == path));
+    // Stat before reading: content read after the stat is at least as new as
+    // the stamp, never older.
+    let stamp = if known { stamp(path) } else { None };
+    let now = Instant::now();
+    let trusted = WATCHED.with(|w| {
+        let w = w.borrow();
+        let w = w.as_ref()?;
+        let settled = w.confirmed.duration_since(w.first_seen) >= SETTLE
+            || stamp.is_some_and(|s| s.written_long_ago());
+        let recent = now.duration_since(w.confirmed) < RECHECK;
+        (stamp.is_some() && w.stamp == stamp && settled && recent).then(|| Rc::clone(&w.bytes))
+    });
+    if let Some(bytes) = trusted {
+        return Ok(bytes);
+    }
+    let fresh = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            WATCHED.with(|w| *w.borrow_mut() = None);
+            return Err(e);
+        }
+    };
+    WATCHED.with(|w| {
+        let mut w = w.borrow_mut();
+        match w.as_mut() {
+            Some(w) if w.path == path && *w.bytes == fresh[..] => {
+                if stamp.is_some() && w.stamp == stamp {
+                    w.confirmed = now;
+                } else {
+                    w.stamp = stamp;
+                    w.first_seen = now;
+                    w.confirmed = now;
+                }
+                Ok(Rc::clone(&w.bytes))
+            }
+            _ => {
+                let bytes: Rc<[u8]> = fresh.into();
+                *w = Some(Watched {
+                    path: path.to_string(),
+                    bytes: Rc::clone(&bytes),
+                    stamp,
+                    first_seen: now,
+                    confirmed: now,
+                });
+                Ok(bytes)
+            }
+        }
+    })
+}
+
+#[cfg(target_family = "wasm")]
+fn stamp(path: &str) -> Option<Stamp> {
+    use wasi::filesystem::preopens::get_directories;
+    use wasi::filesystem::types::{Datetime, Descriptor, PathFlags};
+
+    thread_local! {
+        // Opened once per instance; only reused instances get here.
+        static DIRS: Vec<(Descriptor, String)> = get_directories();
+    }
+    let t = |d: Option<Datetime>| d.map(|d| (d.seconds, d.nanoseconds));
+    DIRS.with(|dirs| {
+        // The longest preopen that contains the path, as wasi-libc resolves it.
+        let (dir, rel) = dirs
+            .iter()
+            .filter_map(|(d, name)| {
+                let name = name.trim_end_matches('/');
+                let rel = if name.is_empty() {
+                    path.strip_prefix('/')
+                } else if name == "." && !path.starts_with('/') {
+                    Some(path)
+                } else {
+                    path.strip_prefix(name).and_then(|r| r.strip_prefix('/'))
+                }?;
+                Some((name.len(), d, rel))
+            })
+            .max_by_key(|(len, _, _)| *len)
+            .map(|(_, d, rel)| (d, rel))?;
+        let st = dir.stat_at(PathFlags::SYMLINK_FOLLOW, rel).ok()?;
+        Some(Stamp {
+            size: st.size,
+            modified: t(st.data_modification_timestamp),
+        })
+    })
+}
+
+/// Natively (tests, clippy) there is no WASI filesystem: always read.
+#[cfg(not(target_family = "wasm"))]
+fn stamp(_path: &str) -> Option<Stamp> {
+    None
+}
