@@ -85,6 +85,11 @@ print(json.dumps({"version": 1,
     "routes": [{"name": "api", "path_prefix": "/api/", "upstream": f"http://127.0.0.1:{port}"}]}))
 EOF
 done
+# A policy in service was last edited a while ago: a reused instance then
+# trusts the file's stamp at once instead of re-reading the file on every
+# request (src/policy_file.rs; within a minute of an edit it re-reads until the
+# stamp has settled, which costs what reading did before).
+touch -d '-10 minutes' "$TMP/p10/policy.json" "$TMP/p10000/policy.json"
 ORIGIN="https://app0.example.com" # exact entry 0 of both policies
 ORIGIN_10K="https://app5000.example.com"
 
