@@ -193,10 +193,10 @@ mod tests {
     fn borrows_plain_strings_and_prints_like_serde_json() {
         let text = r#"{"a":["x","y\u0041"],"b":-1,"c":1.5,"d":null,"e":true,"a":2}"#;
         let v = Json::parse(text).unwrap();
-        let Some(Json::Array(items)) = v.get("b").map(|_| &v).and_then(|v| match v {
-            Json::Object(m) => Some(&m[0].1),
-            _ => None,
-        }) else {
+        let Json::Object(members) = &v else {
+            panic!("expected an object")
+        };
+        let Json::Array(items) = &members[0].1 else {
             panic!("expected an array first")
         };
         assert!(matches!(&items[0], Json::Str(Cow::Borrowed("x"))));
