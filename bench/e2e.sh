@@ -3,6 +3,7 @@
 #
 #   bench/e2e.sh            # DURATION=5 s per run, ROUNDS=3, CONNS=8, NGINX=1
 #   DURATION=10 ROUNDS=5 bench/e2e.sh
+#   ONLY='preflight/(hello|gateway-10)/' bench/e2e.sh   # only runs whose name matches (grep -E)
 #
 # Builds the gateway (portable and spin), the hello-world floor, the bare
 # pass-through and a one-thread upstream; then, for each round, runs every
@@ -42,7 +43,7 @@ NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 echo "== building (release, wasm32-wasip2)"
 cargo build -q --locked --release --target wasm32-wasip2 -p cors-gateway -p bench-hello -p bench-passthrough
 cargo build -q --locked --release --target wasm32-wasip2 -p cors-gateway --features spin --target-dir target/spin
-cargo build -q --locked --release -p bench-upstream
+cargo build -q --locked --release -p bench-upstream -p cors-gateway-cli
 W=target/wasm32-wasip2/release
 GATEWAY=$W/cors_gateway.wasm HELLO=$W/bench_hello.wasm PASS=$W/bench_passthrough.wasm
 SPIN=target/spin/wasm32-wasip2/release/cors_gateway.wasm
@@ -89,7 +90,11 @@ done
 # trusts the file's stamp at once instead of re-reading the file on every
 # request (src/policy_file.rs; within a minute of an edit it re-reads until the
 # stamp has settled, which costs what reading did before).
-touch -d '-10 minutes' "$TMP/p10/policy.json" "$TMP/p10000/policy.json"
+# The 10,000-origin policy compiled (`cors-gateway compile`), as a host
+# without instance reuse should run a policy that large.
+mkdir -p "$TMP/p10000c"
+target/release/cors-gateway compile "$TMP/p10000/policy.json" -o "$TMP/p10000c/policy.bin" >/dev/null
+touch -d '-10 minutes' "$TMP/p10/policy.json" "$TMP/p10000/policy.json" "$TMP/p10000c/policy.bin"
 ORIGIN="https://app0.example.com" # exact entry 0 of both policies
 ORIGIN_10K="https://app5000.example.com"
 
@@ -153,6 +158,7 @@ fi
 # run NAME URL LUA ORIGIN: one bounded wrk run; appends "NAME rps" to results.
 run() {
     local out rps
+    [ -n "${ONLY:-}" ] && ! grep -qE "$ONLY" <<<"$1" && return 0
     out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/$3.lua" -H "Origin: $4" "$2")
     if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
         echo "!! $1: errors during the run:" >&2
@@ -164,10 +170,13 @@ run() {
 }
 
 # serve NAME WASM POLICYDIR REUSE(-|n) URLPATH LUA ORIGIN
+# (a POLICYDIR holding policy.bin is served from that compiled file)
 serve() {
     local port pid args=()
+    [ -n "${ONLY:-}" ] && ! grep -qE "$ONLY" <<<"$1" && return 0
     port=$(free_port)
     [ "$4" != - ] && args=(--max-instance-reuse-count "$4")
+    [ -f "$3/policy.bin" ] && args+=(--env CORS_POLICY_FILE=/policies/policy.bin)
     wasmtime serve -Scli --addr "127.0.0.1:$port" --dir "$3::/policies" \
         --env "UPSTREAM=127.0.0.1:$UP_PORT" "${args[@]}" "$2" 2>"$TMP/serve.log" &
     pid=$!
@@ -187,6 +196,7 @@ for round in $(seq 1 "$ROUNDS"); do
         serve "preflight/hello/$tag" "$HELLO" "$TMP/p10" "$reuse" /api/orders preflight "$ORIGIN"
         serve "preflight/gateway-10/$tag" "$GATEWAY" "$TMP/p10" "$reuse" /api/orders preflight "$ORIGIN"
         serve "preflight/gateway-10k/$tag" "$GATEWAY" "$TMP/p10000" "$reuse" /api/orders preflight "$ORIGIN_10K"
+        serve "preflight/gateway-10k-compiled/$tag" "$GATEWAY" "$TMP/p10000c" "$reuse" /api/orders preflight "$ORIGIN_10K"
         serve "forward/passthrough/$tag" "$PASS" "$TMP/p10" "$reuse" /api/orders get "$ORIGIN"
         serve "forward/gateway-10/$tag" "$GATEWAY" "$TMP/p10" "$reuse" /api/orders get "$ORIGIN"
     done
@@ -217,7 +227,8 @@ print("\n== ratios")
 for tag in ("fresh", "reuse"):
     ratio(f"preflight/gateway-10/{tag}", f"preflight/hello/{tag}", 0.9)
     ratio(f"preflight/gateway-10k/{tag}", f"preflight/hello/{tag}")
-    ratio(f"preflight/gateway-10k/{tag}", f"preflight/gateway-10/{tag}", 0.5)
+    ratio(f"preflight/gateway-10k/{tag}", f"preflight/gateway-10/{tag}")
+    ratio(f"preflight/gateway-10k-compiled/{tag}", f"preflight/gateway-10/{tag}", 0.5)
     ratio(f"forward/gateway-10/{tag}", f"forward/passthrough/{tag}", 0.9)
     ratio(f"forward/gateway-10/{tag}", "forward/direct-upstream")
 ratio("preflight/gateway-10/reuse", "preflight/nginx")

@@ -208,6 +208,7 @@ fn health(out: ResponseOutparam, current: &Result<source::Current, source::Unava
                 "policy": {
                     "source": c.loaded.source,
                     "sha256": c.loaded.sha256(),
+                    "compiled": c.loaded.policy.compiled_from.is_some(),
                     "routes": c.loaded.policy.routes.len(),
                 },
                 "last_known_good": c.stale_reason.is_some(),

@@ -27,7 +27,7 @@
 //! A fresh instance (one request) never stats: it just reads.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Longer than the coarsest timestamp granularity in common use (2 s, FAT).
@@ -60,7 +60,7 @@ impl Stamp {
 
 struct Watched {
     path: String,
-    bytes: Rc<[u8]>,
+    bytes: Arc<[u8]>,
     /// `None` until a second request: a fresh instance never pays for a stat.
     stamp: Option<Stamp>,
     /// When `stamp` was first seen, and the last read that confirmed the
@@ -75,7 +75,7 @@ thread_local! {
 
 /// The file's content: the cached bytes when the stamp proves them current,
 /// else a fresh read.
-pub fn read(path: &str) -> std::io::Result<Rc<[u8]>> {
+pub fn read(path: &str) -> std::io::Result<Arc<[u8]>> {
     let known = WATCHED.with(|w| w.borrow().as_ref().is_some_and(|w| w.path == path));
     // Stat before reading: content read after the stat is at least as new as
     // the stamp, never older.
@@ -87,12 +87,12 @@ pub fn read(path: &str) -> std::io::Result<Rc<[u8]>> {
         let settled = w.confirmed.duration_since(w.first_seen) >= SETTLE
             || stamp.is_some_and(|s| s.written_long_ago());
         let recent = now.duration_since(w.confirmed) < RECHECK;
-        (stamp.is_some() && w.stamp == stamp && settled && recent).then(|| Rc::clone(&w.bytes))
+        (stamp.is_some() && w.stamp == stamp && settled && recent).then(|| Arc::clone(&w.bytes))
     });
     if let Some(bytes) = trusted {
         return Ok(bytes);
     }
-    let fresh = match std::fs::read(path) {
+    let fresh = match read_shared(path) {
         Ok(b) => b,
         Err(e) => {
             WATCHED.with(|w| *w.borrow_mut() = None);
@@ -110,13 +110,13 @@ pub fn read(path: &str) -> std::io::Result<Rc<[u8]>> {
                     w.first_seen = now;
                     w.confirmed = now;
                 }
-                Ok(Rc::clone(&w.bytes))
+                Ok(Arc::clone(&w.bytes))
             }
             _ => {
-                let bytes: Rc<[u8]> = fresh.into();
+                let bytes = fresh;
                 *w = Some(Watched {
                     path: path.to_string(),
-                    bytes: Rc::clone(&bytes),
+                    bytes: Arc::clone(&bytes),
                     stamp,
                     first_seen: now,
                     confirmed: now,
@@ -125,6 +125,37 @@ pub fn read(path: &str) -> std::io::Result<Rc<[u8]>> {
             }
         }
     })
+}
+
+/// Reads a whole file straight into shared bytes: a compiled policy's tables
+/// are used in place, so for a large policy this is the only copy a fresh
+/// instance makes (`std::fs::read` into a `Vec`, then into an `Arc`, would
+/// touch twice the memory, and fresh pages are much of a fresh instance's cost).
+fn read_shared(path: &str) -> std::io::Result<Arc<[u8]>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    // One allocation of the final size (`repeat_n` has a trusted length).
+    let mut shared: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
+    let Some(buf) = Arc::get_mut(&mut shared) else {
+        return Err(std::io::Error::other("buffer is shared"));
+    };
+    let mut filled = 0;
+    while filled < len {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Shorter or longer than its size said: it is being rewritten in place
+    // (an atomic rename never looks like this). Read it the plain way.
+    let mut probe = [0u8; 1];
+    if filled < len || file.read(&mut probe)? != 0 {
+        return std::fs::read(path).map(Arc::from);
+    }
+    Ok(shared)
 }
 
 #[cfg(target_family = "wasm")]

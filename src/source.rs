@@ -8,10 +8,11 @@
 //! validated completely and replace it only when valid. An invalid or missing
 //! source keeps the last good policy of this instance (last-known-good).
 
-use cors_gateway_core::Policy;
+use cors_gateway_core::{compiled, Policy};
 use sha2::{Digest, Sha256};
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 
 pub const DEFAULT_POLICY_FILE: &str = "/policies/policy.json";
 
@@ -23,7 +24,8 @@ pub struct Loaded {
     /// Computed on first use (health, logs, the Spin keeper): hashing a large
     /// policy on every fresh instance would cost more than validating it.
     sha256: OnceCell<String>,
-    raw: Rc<[u8]>,
+    /// Shared with the policy when it is compiled: its tables are read in place.
+    raw: Arc<[u8]>,
 }
 
 /// The policy a request is served with.
@@ -45,7 +47,7 @@ thread_local! {
 }
 
 /// Reads one candidate source. `Ok(None)`: this source is not configured.
-pub type RawSource = Result<Option<(String, Rc<[u8]>)>, (String, String)>;
+pub type RawSource = Result<Option<(String, Arc<[u8]>)>, (String, String)>;
 
 /// The portable sources: `CORS_POLICY` (the JSON itself), else the file named
 /// by `CORS_POLICY_FILE` (default `/policies/policy.json`).
@@ -65,9 +67,12 @@ pub fn portable_source() -> RawSource {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
     let mut out = String::with_capacity(64);
-    for b in digest {
+    for &b in digest {
         out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
         out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
     }
@@ -95,7 +100,7 @@ impl Keeper for NoKeeper {
 }
 
 impl Loaded {
-    fn new(policy: Policy, source: String, raw: Rc<[u8]>) -> Rc<Loaded> {
+    fn new(policy: Policy, source: String, raw: Arc<[u8]>) -> Rc<Loaded> {
         Rc::new(Loaded {
             policy,
             source,
@@ -108,13 +113,23 @@ impl Loaded {
         &self.raw
     }
 
+    /// SHA-256 of the policy JSON: for a compiled policy, of the JSON it was
+    /// compiled from (recorded in it), so it matches `sha256sum policy.json`.
     pub fn sha256(&self) -> &str {
-        self.sha256.get_or_init(|| sha256_hex(&self.raw))
+        self.sha256
+            .get_or_init(|| match &self.policy.compiled_from {
+                Some(digest) => hex(digest),
+                None => sha256_hex(&self.raw),
+            })
     }
 }
 
-/// Parses a raw policy document completely.
-pub fn parse(bytes: &[u8]) -> Result<Policy, String> {
+/// Parses a raw policy: JSON, validated completely, or the compiled form
+/// (`cors-gateway compile`), told apart by its magic number.
+pub fn parse(bytes: &Arc<[u8]>) -> Result<Policy, String> {
+    if compiled::is_compiled(bytes) {
+        return compiled::load(Arc::clone(bytes)).map_err(|e| e.to_string());
+    }
     std::str::from_utf8(bytes)
         .map_err(|e| format!("not UTF-8: {e}"))
         .and_then(|text| Policy::from_json(text).map_err(|e| e.to_string()))
@@ -132,7 +147,7 @@ pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unav
         Ok(Some((source, bytes))) => {
             if let Some(c) = cached
                 .as_ref()
-                .filter(|c| (Rc::ptr_eq(&c.raw, &bytes) || c.raw == bytes) && c.source == source)
+                .filter(|c| (Arc::ptr_eq(&c.raw, &bytes) || c.raw == bytes) && c.source == source)
             {
                 return Ok(Current {
                     loaded: c.clone(),
@@ -162,8 +177,9 @@ pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unav
     // This instance has none: ask the keeper (fresh instance per request).
     let cached = cached.or_else(|| {
         let (kept_source, bytes) = keeper.load()?;
+        let bytes: Arc<[u8]> = bytes.into();
         let policy = parse(&bytes).ok()?;
-        Some(Loaded::new(policy, kept_source, bytes.into()))
+        Some(Loaded::new(policy, kept_source, bytes))
     });
     match cached {
         Some(loaded) => {

@@ -427,6 +427,108 @@ fn a_settled_instance_sees_the_next_edit_and_a_time_restoring_one_within_a_secon
     }
 }
 
+/// The compiled form (`cors-gateway compile`) is read from wherever the JSON
+/// would be, decides like it, names the JSON it came from in health, and a
+/// damaged one is refused like an invalid policy.
+#[test]
+fn a_compiled_policy_is_served_and_a_damaged_one_is_refused() {
+    use cors_gateway_core::compiled;
+    use sha2::{Digest, Sha256};
+    let up = Upstream::start();
+    let mut origins: Vec<String> = (0..2000)
+        .map(|i| format!("https://app{i}.example.com"))
+        .collect();
+    origins.push(APP.into());
+    origins.push("https://*.tenant.example.net".into());
+    let refs: Vec<&str> = origins.iter().map(String::as_str).collect();
+    let json = policy_with(&up.url(), &refs, r#""timeout_ms": 1500"#);
+    let bin = compiled::compile(&json, Sha256::digest(json.as_bytes()).into()).expect("compile");
+    let gw = Gateway::builder()
+        .env("CORS_POLICY_FILE", "/policies/policy.bin")
+        .start();
+    let file = gw.policy_dir().join("policy.bin");
+    let install = |bytes: &[u8]| {
+        let tmp = gw.policy_dir().join(".policy.bin.tmp");
+        std::fs::write(&tmp, bytes).expect("write");
+        std::fs::rename(&tmp, &file).expect("rename");
+    };
+    install(&bin);
+
+    let r = gw.get("/api/x", &[("origin", "https://app1234.example.com")]);
+    assert_eq!(r.status, 200, "{}", gw.logs());
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app1234.example.com")
+    );
+    let pre = gw.request(
+        "OPTIONS",
+        "/api/x",
+        &[
+            ("origin", "https://a.b.tenant.example.net"),
+            ("access-control-request-method", "PUT"),
+        ],
+        Vec::new(),
+    );
+    assert_eq!(pre.status, 204);
+    assert_eq!(
+        pre.header("access-control-allow-origin"),
+        Some("https://a.b.tenant.example.net")
+    );
+    assert_eq!(
+        gw.get("/api/x", &[("origin", "https://app2000.example.com")])
+            .status,
+        403
+    );
+    assert_eq!(
+        gw.get("/public/x", &[("origin", "https://any.example")])
+            .header("access-control-allow-origin"),
+        Some("*")
+    );
+    let h = gw.get("/.well-known/cors-gateway/health", &[]).json();
+    assert_eq!(h["policy"]["source"], "file:/policies/policy.bin");
+    assert_eq!(
+        h["policy"]["sha256"],
+        sha256_hex(json.as_bytes()),
+        "the JSON's digest, not the file's"
+    );
+    assert_eq!(h["policy"]["compiled"], true);
+    let forwarded = up.count();
+
+    // Truncated (a copy cut short): 503, nothing forwarded.
+    install(&bin[..bin.len() - 7]);
+    assert_eq!(gw.get("/api/x", &[("origin", APP)]).status, 503);
+    let h = gw.get("/.well-known/cors-gateway/health", &[]);
+    assert_eq!(h.status, 503);
+    assert!(
+        h.text()
+            .contains("compiled policy: damaged (checksum mismatch)"),
+        "{}",
+        h.text()
+    );
+    // Entries out of order (damaged in place): refused as well.
+    let mut swapped = bin.clone();
+    let at = swapped
+        .windows(4)
+        .position(|w| w == b"app9")
+        .expect("an entry");
+    swapped[at..at + 4].copy_from_slice(b"zzz9");
+    install(&swapped);
+    assert_eq!(gw.get("/api/x", &[("origin", APP)]).status, 503);
+    assert_eq!(
+        up.count(),
+        forwarded,
+        "nothing forwarded under a damaged policy"
+    );
+
+    // Switching back to JSON in the same file is just another policy edit.
+    install(json.as_bytes());
+    assert_eq!(gw.get("/api/x", &[("origin", APP)]).status, 200);
+    assert_eq!(
+        gw.get("/.well-known/cors-gateway/health", &[]).json()["policy"]["compiled"],
+        false
+    );
+}
+
 #[test]
 fn head_and_bodyless_answers_pass_through() {
     let up = Upstream::start();

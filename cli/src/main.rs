@@ -4,10 +4,14 @@
 //!   with JSON path and line:column) and lints what is legal but risky.
 //! - `explain`: for one request, the route, whether the browser preflights it
 //!   and why, the gateway's exact answer, and what the browser then does.
+//! - `compile POLICY.json -o OUT`: validates, then writes the compiled form
+//!   (`cors_gateway_core::compiled`) a fresh instance loads in one pass.
+//!
+//! `check` and `explain` also read a compiled policy.
 //!
 //! Exit codes: 0 valid and clean (explain: the browser allows the request),
 //! 1 valid with warnings (explain: the browser blocks it), 2 invalid policy,
-//! 64 usage error.
+//! 64 usage error (or a file that cannot be read or written).
 
 mod browser;
 
@@ -15,7 +19,7 @@ use browser::PageRequest;
 use clap::{Parser, Subcommand};
 use cors_gateway_core::lint::lint;
 use cors_gateway_core::locate::locate;
-use cors_gateway_core::{decide, Action, Decision, Policy, RequestView};
+use cors_gateway_core::{compiled, decide, Action, Decision, Policy, RequestView};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -71,6 +75,16 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Validate a policy, then write its compiled form: what a host without
+    /// instance reuse loads fastest (large origin lists). The gateway reads it
+    /// wherever it reads the JSON.
+    Compile {
+        policy: String,
+        /// Where to write it; replaced atomically (a running gateway reading
+        /// it sees the old or the new file, never a partial one).
+        #[arg(long, short)]
+        output: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -83,6 +97,7 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Check { policy, format } => check(&policy, format),
+        Command::Compile { policy, output } => compile(&policy, &output),
         Command::Explain {
             policy,
             origin,
@@ -114,15 +129,34 @@ fn main() -> ExitCode {
 }
 
 /// Reads and validates a policy; on failure prints every error and returns None.
+/// For a compiled policy, `text` and `doc` are its JSON part (origin lists
+/// without the patterns it moved to tables).
 fn load(file: &str, format: Format) -> Result<(Policy, String, Value), u8> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
+    let read = std::fs::read(file).and_then(|bytes| {
+        if compiled::is_compiled(&bytes) {
+            Ok((
+                compiled::load(bytes.as_slice()),
+                compiled::json_part(&bytes).unwrap_or_default().into_owned(),
+            ))
+        } else {
+            String::from_utf8(bytes)
+                .map(|t| (Policy::from_json(&t), t))
+                .map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "stream did not contain valid UTF-8",
+                    )
+                })
+        }
+    });
+    let (result, text) = match read {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("cors-gateway: cannot read {file}: {e}");
             return Err(64);
         }
     };
-    match Policy::from_json(&text) {
+    match result {
         Ok(p) => {
             let doc = serde_json::from_str(&text).unwrap_or(Value::Null);
             Ok((p, text, doc))
@@ -178,6 +212,23 @@ fn check(file: &str, format: Format) -> u8 {
         Ok(x) => x,
         Err(code) => return code,
     };
+    if let Some(digest) = policy.compiled_from {
+        // Its origin lists are tables now: lint the JSON it came from.
+        let sha: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        match format {
+            Format::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"file": file, "valid": true, "compiled": true, "compiled_from_sha256": sha, "routes": policy.routes.len(), "errors": [], "warnings": []}))
+                    .unwrap_or_default()
+            ),
+            Format::Text => println!(
+                "{file}: valid compiled policy, {} route{}, compiled from JSON with SHA-256 {sha} (run check on that JSON for warnings)",
+                policy.routes.len(),
+                if policy.routes.len() == 1 { "" } else { "s" },
+            ),
+        }
+        return 0;
+    }
     let lints = lint(&policy, &doc);
     let warnings: Vec<Value> = lints
         .iter()
@@ -213,6 +264,39 @@ fn check(file: &str, format: Format) -> u8 {
         }
     }
     u8::from(!warnings.is_empty())
+}
+
+fn compile(file: &str, output: &str) -> u8 {
+    use sha2::{Digest, Sha256};
+    // The same validation and messages as `check`.
+    let text = match load(file, Format::Text) {
+        Ok((policy, text, _)) if policy.compiled_from.is_none() => text,
+        Ok(_) => {
+            eprintln!("cors-gateway: {file} is compiled already; compile the JSON it came from");
+            return 64;
+        }
+        Err(code) => return code,
+    };
+    let bytes = match compiled::compile(&text, Sha256::digest(text.as_bytes()).into()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cors-gateway: {file}: {e}");
+            return 2;
+        }
+    };
+    // Write beside the target, then rename over it: atomic on one filesystem.
+    let tmp = format!("{output}.tmp-{}", std::process::id());
+    if let Err(e) = std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, output)) {
+        let _ = std::fs::remove_file(&tmp);
+        eprintln!("cors-gateway: cannot write {output}: {e}");
+        return 64;
+    }
+    println!(
+        "{file}: compiled to {output} ({} bytes, {} bytes of JSON)",
+        bytes.len(),
+        text.len()
+    );
+    0
 }
 
 fn split_header(h: &str) -> (String, String) {

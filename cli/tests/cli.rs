@@ -356,3 +356,103 @@ fn schema_agrees_with_the_loader_and_its_limits_are_documented() {
     }
     assert!(limits >= 6);
 }
+
+/// `compile` writes what the gateway loads: `check` and `explain` read it and
+/// give the JSON's answers; an invalid policy is not compiled (exit 2, the
+/// same errors as `check`, no file written); a compiled file is not compiled
+/// again; a damaged one is refused.
+#[test]
+fn compile_writes_a_policy_that_decides_like_its_json() {
+    let dir = tempfile_dir().join("compile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("policy.bin");
+    let out_s = out.to_str().unwrap();
+    let (code, stdout) = run(&["compile", "policies/policy.json", "-o", out_s]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("compiled to"), "{stdout}");
+
+    let (code, stdout) = run(&["check", out_s]);
+    assert_eq!(code, 0, "{stdout}");
+    let digest = {
+        use sha2::{Digest, Sha256};
+        let d = Sha256::digest(std::fs::read(root().join("policies/policy.json")).unwrap());
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    assert!(
+        stdout.contains("valid compiled policy") && stdout.contains(&digest),
+        "{stdout}"
+    );
+
+    let doc = load_json(&root().join("policies/policy.json"));
+    let origin = doc["cors"]["allow_origins"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for origin in [origin.as_str(), "https://not-listed.invalid"] {
+        let args = |p: &str| {
+            run(&[
+                "explain",
+                "--policy",
+                p,
+                "--origin",
+                origin,
+                "--method",
+                "PUT",
+                "--path",
+                "/orders/7",
+                "--format",
+                "json",
+            ])
+        };
+        let (json_code, json_out) = args("policies/policy.json");
+        let (bin_code, bin_out) = args(out_s);
+        assert_eq!(json_code, bin_code, "{origin}");
+        let (a, b): (Value, Value) = (
+            serde_json::from_str(&json_out).unwrap(),
+            serde_json::from_str(&bin_out).unwrap(),
+        );
+        assert!(
+            a["steps"].as_array().is_some_and(|s| !s.is_empty()),
+            "{json_out}"
+        );
+        assert_eq!(a, b, "{origin}");
+    }
+
+    // Invalid: nothing written, the errors of `check`.
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"version":1,"cors":{"allow_origins":["https://A.test"]},"routes":[]}"#,
+    )
+    .unwrap();
+    let not_written = dir.join("bad.bin");
+    let (code, stdout) = run(&[
+        "compile",
+        bad.to_str().unwrap(),
+        "-o",
+        not_written.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(stdout.contains("cors.allow_origins[0]"), "{stdout}");
+    assert!(!not_written.exists());
+
+    assert_eq!(
+        run(&[
+            "compile",
+            out_s,
+            "-o",
+            dir.join("again.bin").to_str().unwrap()
+        ])
+        .0,
+        64
+    );
+
+    let mut damaged = std::fs::read(&out).unwrap();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    let damaged_path = dir.join("damaged.bin");
+    std::fs::write(&damaged_path, damaged).unwrap();
+    let (code, stdout) = run(&["check", damaged_path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stdout.contains("checksum mismatch"), "{stdout}");
+}

@@ -1,5 +1,7 @@
 //! `decide` for a preflight and an actual request, for policies of 10 to
-//! 10,000 origins, beside tower-http's `CorsLayer` answering the same preflight.
+//! 10,000 origins, beside tower-http's `CorsLayer` answering the same preflight;
+//! and the same preflights on the policy's compiled form (`cors-gateway
+//! compile`: sorted tables, binary search instead of hashing).
 //!
 //! Run: `cargo bench -p cors-gateway-core --bench decision`
 //!
@@ -9,7 +11,7 @@
 mod common;
 
 use common::{exact_origin, exact_origins, policy_json, subdomain_origin, SIZES};
-use cors_gateway_core::{decide, Policy, RequestView};
+use cors_gateway_core::{compiled, decide, Policy, RequestView};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::convert::Infallible;
 use std::future::Future;
@@ -56,7 +58,10 @@ fn actual_headers(origin: &str) -> Headers<'_> {
 fn bench_all(c: &mut Criterion) {
     let mut cx = Context::from_waker(Waker::noop());
     for n in SIZES {
-        let policy = Policy::from_json(&policy_json(n)).expect("generated policy is valid");
+        let json = policy_json(n);
+        let policy = Policy::from_json(&json).expect("generated policy is valid");
+        let bin = compiled::compile(&json, [0; 32]).expect("generated policy compiles");
+        let from_bin = compiled::load(bin.as_slice()).expect("compiled policy loads");
         let exact = exact_origin(n);
         let sub = subdomain_origin(n);
         let pre_exact = preflight_headers(&exact);
@@ -66,6 +71,8 @@ fn bench_all(c: &mut Criterion) {
         // Sanity: every benchmarked request is allowed, so the whole path runs.
         assert!(answer(&policy, "OPTIONS", "/api/orders", &pre_exact) > 0);
         assert!(answer(&policy, "OPTIONS", "/api/orders", &pre_sub) > 0);
+        assert!(answer(&from_bin, "OPTIONS", "/api/orders", &pre_exact) > 0);
+        assert!(answer(&from_bin, "OPTIONS", "/api/orders", &pre_sub) > 0);
 
         let mut svc = tower_layer(n).layer(Unreachable);
         let req = http_request(&exact);
@@ -108,6 +115,26 @@ fn bench_all(c: &mut Criterion) {
             b.iter(|| {
                 answer(
                     black_box(&policy),
+                    "OPTIONS",
+                    "/api/orders",
+                    black_box(&pre_sub),
+                )
+            })
+        });
+        g.bench_function("preflight/exact/compiled", |b| {
+            b.iter(|| {
+                answer(
+                    black_box(&from_bin),
+                    "OPTIONS",
+                    "/api/orders",
+                    black_box(&pre_exact),
+                )
+            })
+        });
+        g.bench_function("preflight/subdomain/compiled", |b| {
+            b.iter(|| {
+                answer(
+                    black_box(&from_bin),
                     "OPTIONS",
                     "/api/orders",
                     black_box(&pre_sub),

@@ -1,13 +1,15 @@
 //! What a host without instance reuse pays on every request: parsing,
-//! validating and compiling the policy (`Policy::from_json`), for policies of
-//! 10 to 10,000 origins, next to one decision as the baseline of the same run.
+//! validating and compiling the policy (`Policy::from_json`), and loading its
+//! compiled form (`compiled::load`, what `cors-gateway compile` writes), for
+//! policies of 10 to 10,000 origins, next to one decision as the baseline of
+//! the same run.
 //!
 //! Run: `cargo bench -p cors-gateway-core --bench policy_load`
 
 mod common;
 
 use common::{exact_origin, policy_json, SIZES};
-use cors_gateway_core::{decide, Policy, RequestView};
+use cors_gateway_core::{compiled, decide, Policy, RequestView};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn bench_load(c: &mut Criterion) {
@@ -17,6 +19,14 @@ fn bench_load(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(json.len() as u64));
         g.bench_with_input(BenchmarkId::new("from_json", n), &json, |b, json| {
             b.iter(|| Policy::from_json(black_box(json)).map(|p| p.routes.len()))
+        });
+        // Shared bytes, as the component holds the file it read: not copied.
+        let bin: std::sync::Arc<[u8]> = compiled::compile(&json, [0; 32])
+            .expect("generated policy is valid")
+            .into();
+        g.throughput(Throughput::Bytes(bin.len() as u64));
+        g.bench_with_input(BenchmarkId::new("compiled", n), &bin, |b, bin| {
+            b.iter(|| compiled::load(black_box(bin.clone())).map(|p| p.routes.len()))
         });
     }
     g.finish();

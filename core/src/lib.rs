@@ -2,6 +2,7 @@
 //!
 //! - [`policy`]: the policy document, its validation and compilation;
 //! - [`origin`]: origin parsing and the pattern set;
+//! - [`compiled`]: the compiled policy form (`cors-gateway compile`), loaded in one pass;
 //! - [`decision`]: [`decide`], the answer for one request;
 //! - [`headers`]: header-level rules shared by the above;
 //! - [`json`]: the borrowing JSON tree the policy is validated from;
@@ -11,6 +12,7 @@
 //! The Wasm component, the `cors-gateway` CLI and the benchmarks are thin
 //! layers over this crate.
 
+pub mod compiled;
 pub mod decision;
 pub mod headers;
 pub mod json;

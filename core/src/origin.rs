@@ -6,6 +6,7 @@
 
 use foldhash::fast::FixedState;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 type FastSet<K> = HashSet<K, FixedState>;
 type FastMap<K, V> = HashMap<K, V, FixedState>;
@@ -343,9 +344,205 @@ pub enum OriginMatch {
     AnyPort,
 }
 
+impl OriginPattern {
+    /// The pattern's one canonical spelling (what a policy writes for it), the
+    /// key of the compiled policy's sorted table. `*` and `null` have none:
+    /// they are flags of the set, never table entries.
+    pub fn table_key(&self) -> Option<String> {
+        Some(match self {
+            OriginPattern::Any | OriginPattern::Null => return None,
+            OriginPattern::Exact(s) => s.clone(),
+            OriginPattern::Subdomains {
+                scheme,
+                suffix,
+                port,
+            } => match port {
+                PortPattern::Default => format!("{scheme}://*.{suffix}"),
+                PortPattern::Exact(n) => format!("{scheme}://*.{suffix}:{n}"),
+                PortPattern::Any => format!("{scheme}://*.{suffix}:*"),
+            },
+            OriginPattern::AnyPort { scheme, host } => format!("{scheme}://{host}:*"),
+        })
+    }
+}
+
+/// Origin patterns as a sorted table of their [`OriginPattern::table_key`]s,
+/// binary-searched in place: what a compiled policy carries instead of a long
+/// JSON list, so loading it costs no work per entry at all. Matching builds
+/// the keys a request origin could match (its own origin,
+/// `scheme://*.suffix[:port|:*]` for each parent domain, `scheme://host:*`)
+/// and compares them piecewise, without allocating.
+///
+/// The table lives in shared bytes (the compiled policy file itself): `len`
+/// little-endian u32 end offsets at `ends_at`, entry `i` being
+/// `data[end(i - 1)..end(i)]` of the `data_len` bytes at `data_at`. Offsets
+/// are bounds-checked where they are read; an entry that is not a canonical
+/// pattern can never equal a key built from a canonical request origin.
+#[derive(Debug, Clone)]
+pub struct OriginTable {
+    bytes: Arc<[u8]>,
+    ends_at: usize,
+    len: usize,
+    data_at: usize,
+    data_len: usize,
+}
+
+/// Compares `entry` with the concatenation of `parts`, without building it.
+fn cmp_concat(entry: &[u8], parts: &[&[u8]]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let mut rest = entry;
+    for part in parts {
+        let n = rest.len().min(part.len());
+        match rest[..n].cmp(&part[..n]) {
+            Ordering::Equal if rest.len() < part.len() => return Ordering::Less,
+            Ordering::Equal => rest = &rest[n..],
+            other => return other,
+        }
+    }
+    if rest.is_empty() {
+        Ordering::Equal
+    } else {
+        Ordering::Greater
+    }
+}
+
+impl OriginTable {
+    /// Builds a table from keys (sorted and de-duplicated here).
+    pub fn from_keys(mut keys: Vec<String>) -> OriginTable {
+        keys.sort_unstable();
+        keys.dedup();
+        let data_len: usize = keys.iter().map(String::len).sum();
+        let mut bytes = Vec::with_capacity(keys.len() * 4 + data_len);
+        let mut end = 0usize;
+        for k in &keys {
+            end += k.len();
+            bytes.extend_from_slice(&u32::try_from(end).unwrap_or(u32::MAX).to_le_bytes());
+        }
+        for k in &keys {
+            bytes.extend_from_slice(k.as_bytes());
+        }
+        OriginTable {
+            bytes: bytes.into(),
+            ends_at: 0,
+            len: keys.len(),
+            data_at: keys.len() * 4,
+            data_len,
+        }
+    }
+
+    /// A table inside `bytes`, as [`OriginTable::from_keys`] lays it out:
+    /// checks that both regions are inside `bytes` and that the last entry
+    /// ends where the data does. Nothing per entry: see the type's docs.
+    pub fn in_place(
+        bytes: Arc<[u8]>,
+        ends_at: usize,
+        len: usize,
+        data_at: usize,
+        data_len: usize,
+    ) -> Option<OriginTable> {
+        let inside = |at: usize, n: usize| at.checked_add(n).is_some_and(|e| e <= bytes.len());
+        if !inside(ends_at, len.checked_mul(4)?) || !inside(data_at, data_len) {
+            return None;
+        }
+        let t = OriginTable {
+            bytes,
+            ends_at,
+            len,
+            data_at,
+            data_len,
+        };
+        let last = if len == 0 { Some(0) } else { t.end(len - 1) };
+        (last == Some(data_len)).then_some(t)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The table as the compiled form stores it: the end offsets, then the data.
+    pub fn ends_and_data(&self) -> (&[u8], &[u8]) {
+        (
+            &self.bytes[self.ends_at..self.ends_at + self.len * 4],
+            &self.bytes[self.data_at..self.data_at + self.data_len],
+        )
+    }
+
+    fn end(&self, i: usize) -> Option<usize> {
+        let at = self.ends_at + i * 4;
+        let b: &[u8; 4] = self.bytes.get(at..at + 4)?.try_into().ok()?;
+        Some(u32::from_le_bytes(*b) as usize)
+    }
+
+    /// Entry `i`, or `None` if its offsets are out of bounds (a damaged table
+    /// then matches nothing there, rather than reading elsewhere).
+    fn entry(&self, i: usize) -> Option<&[u8]> {
+        let start = if i == 0 { 0 } else { self.end(i - 1)? };
+        let end = self.end(i)?;
+        if start > end || end > self.data_len {
+            return None;
+        }
+        self.bytes.get(self.data_at + start..self.data_at + end)
+    }
+
+    /// True when the concatenation of `parts` is an entry.
+    fn contains(&self, parts: &[&[u8]]) -> bool {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let Some(entry) = self.entry(mid) else {
+                return false;
+            };
+            match cmp_concat(entry, parts) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return true,
+            }
+        }
+        false
+    }
+
+    fn matches(&self, origin: &str, parts: &OriginParts<'_>) -> Option<OriginMatch> {
+        if self.contains(&[origin.as_bytes()]) {
+            return Some(OriginMatch::Exact);
+        }
+        let scheme = parts.scheme.as_bytes();
+        // The request's own port spelling: canonical, so it is the text after
+        // the host's last ':' (never inside an IPv6 literal's brackets).
+        let port = parts
+            .port
+            .map(|_| origin.rsplit_once(':').map_or("", |(_, p)| p).as_bytes());
+        if port.is_some() && self.contains(&[scheme, b"://", parts.host.as_bytes(), b":*"]) {
+            return Some(OriginMatch::AnyPort);
+        }
+        if parts.host.starts_with('[') {
+            return None;
+        }
+        let host = parts.host;
+        for (i, _) in host.match_indices('.') {
+            let suffix = &host.as_bytes()[i + 1..];
+            let hit = match port {
+                None => self.contains(&[scheme, b"://*.", suffix]),
+                Some(p) => {
+                    self.contains(&[scheme, b"://*.", suffix, b":", p])
+                        || self.contains(&[scheme, b"://*.", suffix, b":*"])
+                }
+            };
+            if hit {
+                return Some(OriginMatch::Subdomain);
+            }
+        }
+        None
+    }
+}
+
 /// The compiled `allow_origins` list. Exact origins sit in a hash set and
 /// wildcard patterns are indexed by host and by domain suffix, so matching
-/// costs a handful of hash lookups however long the list is.
+/// costs a handful of hash lookups however long the list is. A compiled
+/// policy adds its patterns as a sorted [`OriginTable`] instead.
 #[derive(Debug, Clone, Default)]
 pub struct OriginSet {
     any: bool,
@@ -353,6 +550,7 @@ pub struct OriginSet {
     exact: FastSet<Box<str>>,
     subdomains: FastMap<Box<str>, Vec<(Box<str>, PortPattern)>>,
     any_port: FastMap<Box<str>, Vec<Box<str>>>,
+    table: Option<OriginTable>,
     len: usize,
 }
 
@@ -384,6 +582,13 @@ impl OriginSet {
             }
         }
         set
+    }
+
+    /// Adds a compiled policy's table of patterns.
+    pub fn with_table(mut self, table: OriginTable) -> Self {
+        self.len += table.len();
+        self.table = Some(table);
+        self
     }
 
     /// True when the list contains `"*"`.
@@ -438,7 +643,10 @@ impl OriginSet {
                 }
             }
         }
-        None
+        match &self.table {
+            Some(t) => t.matches(origin, parts),
+            None => None,
+        }
     }
 }
 

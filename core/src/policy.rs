@@ -6,7 +6,7 @@ use crate::headers::{
     is_forbidden_method, is_forbidden_request_header, is_token, NORMALISED_METHODS,
 };
 use crate::json::Json;
-use crate::origin::{parse_pattern, OriginSet};
+use crate::origin::{parse_pattern, OriginSet, OriginTable};
 use std::fmt;
 use std::sync::Arc;
 
@@ -144,6 +144,9 @@ pub struct Policy {
     /// Sorted by descending `path_prefix` length, so the first match is the longest.
     pub routes: Vec<Route>,
     pub debug: bool,
+    /// For a policy loaded from its compiled form (see [`crate::compiled`]):
+    /// the SHA-256 of the JSON it was compiled from.
+    pub compiled_from: Option<[u8; 32]>,
 }
 
 impl Policy {
@@ -156,12 +159,40 @@ impl Policy {
                 line_col: (e.line() > 0).then(|| (e.line(), e.column())),
             }])
         })?;
-        Policy::from_value(&value)
+        Policy::from_value(&value, Vec::new())
     }
 
-    fn from_value(value: &Json) -> Result<Policy, PolicyErrors> {
-        let mut v = Validator::default();
+    /// [`Policy::from_json`] for the JSON part of a compiled policy: `tables`
+    /// hold the patterns of the `allow_origins` lists at the given JSON paths.
+    pub(crate) fn from_json_with_tables(
+        text: &str,
+        tables: Vec<(String, OriginTable)>,
+    ) -> Result<Policy, PolicyErrors> {
+        let value = Json::parse(text).map_err(|e| {
+            PolicyErrors(vec![PolicyError {
+                path: String::new(),
+                message: format!("compiled policy: its JSON part is not valid JSON: {e}"),
+                line_col: None,
+            }])
+        })?;
+        Policy::from_value(&value, tables)
+    }
+
+    fn from_value(
+        value: &Json,
+        tables: Vec<(String, OriginTable)>,
+    ) -> Result<Policy, PolicyErrors> {
+        let mut v = Validator {
+            errors: Vec::new(),
+            tables,
+        };
         let policy = v.policy(value);
+        for (at, _) in std::mem::take(&mut v.tables) {
+            v.error(
+                at,
+                "compiled policy: a table of origins for a list the policy does not have",
+            );
+        }
         // A defaults-level combination is checked once per route that
         // inherits it: report each distinct problem once.
         let mut seen = std::collections::BTreeSet::new();
@@ -220,7 +251,6 @@ impl fmt::Display for PolicyErrors {
 
 impl std::error::Error for PolicyErrors {}
 
-/// The `cors` object as written at one level, before merging.
 /// The `cors` object as written at one level, before merging. Lists are
 /// compiled once per layer and shared (`Arc`) by every route that inherits them.
 #[derive(Default)]
@@ -257,9 +287,10 @@ const ROUTE_FIELDS: [&str; 6] = [
     "cors",
 ];
 
-#[derive(Default)]
 struct Validator {
     errors: Vec<PolicyError>,
+    /// A compiled policy's origin tables not yet attached, by JSON path.
+    tables: Vec<(String, OriginTable)>,
 }
 
 fn item_path(path: &str, i: usize) -> String {
@@ -422,6 +453,7 @@ impl Validator {
             defaults: defaults?,
             routes,
             debug,
+            compiled_from: None,
         })
     }
 
@@ -539,7 +571,11 @@ impl Validator {
                     Err(e) => self.error(item_path(&p, i), e.to_string()),
                 }
             }
-            layer.allow_origins = Some(Arc::new(OriginSet::from_patterns(patterns)));
+            let mut set = OriginSet::from_patterns(patterns);
+            if let Some(i) = self.tables.iter().position(|(at, _)| *at == p) {
+                set = set.with_table(self.tables.swap_remove(i).1);
+            }
+            layer.allow_origins = Some(Arc::new(set));
         }
         if let Some(v) = map.get("allow_methods") {
             let list = self.method_list(v, &join(path, "allow_methods"));

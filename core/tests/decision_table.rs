@@ -1,7 +1,8 @@
 //! Replays tests/cases/decisions.json (the table SPEC.md's response rules are
-//! held to) through the core's `decide`.
+//! held to) through the core's `decide`, with every policy both as JSON and in
+//! its compiled form (`cors-gateway compile`): the two must decide alike.
 
-use cors_gateway_core::{decide, Action, Policy, RequestView};
+use cors_gateway_core::{compiled, decide, Action, Policy, RequestView};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -15,14 +16,21 @@ fn every_case_of_the_decision_table() {
             .to_string()
             .replace("{{UPSTREAM}}", "http://127.0.0.1:9");
         let policy = Policy::from_json(&text).unwrap_or_else(|e| panic!("policy {name}: {e}"));
-        policies.insert(name.clone(), policy);
+        let bin = compiled::compile(&text, [0; 32]).unwrap();
+        let from_bin =
+            compiled::load(bin.as_slice()).unwrap_or_else(|e| panic!("compiled {name}: {e}"));
+        policies.insert(name.clone(), [policy, from_bin]);
     }
     let cases = table["cases"].as_array().unwrap();
     assert!(cases.len() >= 40);
     let mut failures = Vec::new();
-    for case in cases {
-        let name = case["name"].as_str().unwrap();
-        let policy = &policies[case["policy"].as_str().unwrap()];
+    for (case, form) in cases.iter().flat_map(|c| [(c, 0), (c, 1)]) {
+        let name = format!(
+            "{} ({})",
+            case["name"].as_str().unwrap(),
+            ["json", "compiled"][form]
+        );
+        let policy = &policies[case["policy"].as_str().unwrap()][form];
         let headers: Vec<(String, String)> = case["headers"]
             .as_array()
             .unwrap()

@@ -27,6 +27,12 @@ fn policy() -> Policy {
     Policy::from_json(POLICY).expect("policy")
 }
 
+/// The same policy in its compiled form (`cors-gateway compile`).
+fn compiled_policy() -> Policy {
+    let bin = cors_gateway_core::compiled::compile(POLICY, [0; 32]).expect("compile");
+    cors_gateway_core::compiled::load(bin.as_slice()).expect("load compiled")
+}
+
 fn is_label(l: &str) -> bool {
     !l.is_empty()
         && l.bytes()
@@ -143,12 +149,42 @@ proptest! {
     /// Allowed exactly when the SPEC's language says so, for tricky origins.
     #[test]
     fn tricky_origins_match_only_the_patterns_language(origin in tricky_origin()) {
-        let p = policy();
-        let (action, acao, _) = decide_actual(&p, "/api/x", origin.as_bytes());
-        let allowed = acao.is_some();
-        prop_assert_eq!(allowed, reference_allows(&origin), "origin {:?}", origin);
-        if !allowed {
-            prop_assert_eq!(action, Action::Respond(403));
+        for p in [policy(), compiled_policy()] {
+            let (action, acao, _) = decide_actual(&p, "/api/x", origin.as_bytes());
+            let allowed = acao.is_some();
+            prop_assert_eq!(allowed, reference_allows(&origin), "origin {:?}", origin);
+            if !allowed {
+                prop_assert_eq!(action, Action::Respond(403));
+            }
+        }
+    }
+
+    /// The compiled form's sorted table matches exactly what the hashed set
+    /// matches, for random pattern lists and origins over a small alphabet
+    /// (so that near misses are common).
+    #[test]
+    fn sorted_table_matches_like_the_hashed_set(
+        patterns in proptest::collection::vec(
+            ("https?", "(\\*\\.)?([ab]\\.){0,2}[ab]", "(|:80|:8080|:\\*)"), 0..12),
+        origins in proptest::collection::vec(
+            ("https?", "([ab]\\.){0,3}[ab]\\.?", "(|:80|:8080|:443|:0)"), 1..12),
+    ) {
+        use cors_gateway_core::origin::{parse_origin, parse_pattern, OriginSet, OriginTable};
+        let parsed: Vec<_> = patterns
+            .iter()
+            .filter_map(|(s, h, p)| parse_pattern(&format!("{s}://{h}{p}")).ok())
+            .collect();
+        let hashed = OriginSet::from_patterns(parsed.clone());
+        let keys = parsed.iter().filter_map(|p| p.table_key()).collect();
+        let tabled = OriginSet::default().with_table(OriginTable::from_keys(keys));
+        for (s, h, p) in &origins {
+            let origin = format!("{s}://{h}{p}");
+            let parts = parse_origin(&origin);
+            prop_assert_eq!(
+                hashed.matches(&origin, parts.as_ref()),
+                tabled.matches(&origin, parts.as_ref()),
+                "{:?} against {:?}", origin, patterns
+            );
         }
     }
 
@@ -157,6 +193,7 @@ proptest! {
     fn arbitrary_origin_bytes(origin in proptest::collection::vec(any::<u8>(), 0..64)) {
         let p = policy();
         let (_, acao, _) = decide_actual(&p, "/api/x", &origin);
+        prop_assert_eq!(&acao, &decide_actual(&compiled_policy(), "/api/x", &origin).1);
         if acao.is_some() {
             let s = std::str::from_utf8(&origin).expect("allowed origins are UTF-8");
             prop_assert!(reference_allows(s), "{:?}", s);
