@@ -1,20 +1,22 @@
 //! The compiled policy form: what `cors-gateway compile` writes so that a host
 //! without instance reuse (a fresh instance per request) can load a policy of
-//! thousands of origins in one pass over its bytes instead of parsing,
-//! validating and hashing every entry on every request.
+//! thousands of origins without parsing, validating and hashing every entry on
+//! every request.
 //!
 //! The CLI validates the JSON completely, then moves every pattern of every
 //! `allow_origins` list into a sorted [`OriginTable`]; the rest of the policy
 //! stays JSON (small, validated again at load like any policy). The tables are
 //! not parsed at load: they are binary-searched in place in the file's bytes.
-//! What is checked instead, in time independent of the number of entries but
-//! a fast pass over the bytes:
-//! - a checksum of everything after the header, so a damaged file (a copy cut
-//!   short, flipped bits, a tool that rewrote line endings) is refused like an
-//!   invalid policy (503), never half-used. It catches damage, not forgery:
-//!   whoever can write the policy file can allow any origin anyway;
-//! - every length and offset region lies inside the file, nothing follows the
-//!   last table, and each table's last entry ends where its data ends.
+//! What load checks instead:
+//! - a checksum of everything after the header (one fast pass over the bytes),
+//!   so a damaged file (a copy cut short, flipped bits, a tool that rewrote
+//!   line endings) is refused like an invalid policy (503), never half-used.
+//!   It catches damage, not forgery: whoever can write the policy file can
+//!   allow any origin anyway;
+//! - in constant time per table: every length and offset region lies inside
+//!   the file, nothing follows the last table, and each table's last entry
+//!   ends where its data ends; every other offset is bounds-checked where the
+//!   search reads it.
 //!
 //! Entries are not re-parsed: the compiler wrote canonical keys, and an entry
 //! that is not one can never equal a key built from a canonical request
@@ -93,7 +95,7 @@ pub fn compile(json: &str, source_sha256: [u8; 32]) -> Result<Vec<u8>, PolicyErr
     let mut doc = Json::parse(json).map_err(|e| error(format!("not valid JSON: {e}")))?;
     let mut tables = Vec::new();
     if let Some(cors) = member(&mut doc, "cors") {
-        take_patterns(cors, "cors.allow_origins", &mut tables)?;
+        take_patterns(cors, "cors.allow_origins", &mut tables);
     }
     if let Some(Json::Array(routes)) = member(&mut doc, "routes") {
         for (i, route) in routes.iter_mut().enumerate() {
@@ -102,7 +104,7 @@ pub fn compile(json: &str, source_sha256: [u8; 32]) -> Result<Vec<u8>, PolicyErr
                     cors,
                     &format!("routes[{i}].cors.allow_origins"),
                     &mut tables,
-                )?;
+                );
             }
         }
     }
@@ -149,13 +151,9 @@ fn member<'v, 'a>(v: &'v mut Json<'a>, key: &str) -> Option<&'v mut Json<'a>> {
 
 /// Moves the patterns of `cors.allow_origins` into a table, leaving `*` and
 /// `null` (flags, not entries) in the JSON.
-fn take_patterns(
-    cors: &mut Json<'_>,
-    path: &str,
-    tables: &mut Vec<(String, OriginTable)>,
-) -> Result<(), PolicyErrors> {
+fn take_patterns(cors: &mut Json<'_>, path: &str, tables: &mut Vec<(String, OriginTable)>) {
     let Some(Json::Array(items)) = member(cors, "allow_origins") else {
-        return Ok(());
+        return;
     };
     let mut keys = Vec::new();
     let mut kept = Vec::new();
@@ -173,7 +171,6 @@ fn take_patterns(
     if !keys.is_empty() {
         tables.push((path.to_string(), OriginTable::from_keys(keys)));
     }
-    Ok(())
 }
 
 /// Reads the parts of a compiled policy, bounds-checking every length.
