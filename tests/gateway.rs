@@ -427,6 +427,54 @@ fn a_settled_instance_sees_the_next_edit_and_a_time_restoring_one_within_a_secon
     }
 }
 
+/// A Kubernetes ConfigMap mount: `policy.json` is a symlink through `..data`,
+/// and an update swaps `..data` to a new directory. A reused instance that
+/// trusts its stamp must follow the link, not stat the link itself.
+#[test]
+fn a_symlinked_policy_swapped_like_a_configmap_is_seen_on_the_next_request() {
+    use std::os::unix::fs::symlink;
+    use std::time::{Duration, SystemTime};
+    let up = Upstream::start();
+    let gw = Gateway::builder().reuse(1000).start();
+    let dir = gw.policy_dir();
+    // Each version written a while ago (so its stamp is trusted at once), at a
+    // different time, as kubelet writes each version when it arrives.
+    let version = |name: &str, origin: &str, age_secs: u64| {
+        let d = dir.join(name);
+        std::fs::create_dir(&d).expect("version dir");
+        let f = d.join("policy.json");
+        std::fs::write(
+            &f,
+            policy_with(&up.url(), &[origin], r#""timeout_ms": 1000"#),
+        )
+        .expect("write");
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .and_then(|f| f.set_modified(SystemTime::now() - Duration::from_secs(age_secs)))
+            .expect("backdate");
+    };
+    version("..v1", "https://a.example", 600);
+    symlink("..v1", dir.join("..data")).expect("..data");
+    symlink("..data/policy.json", dir.join("policy.json")).expect("policy.json");
+    let allowed = |origin: &str| gw.get("/api/x", &[("origin", origin)]).status == 200;
+    // Past the 3 s settle time: even a stamp of the fresh symlink itself (what
+    // a gateway that did not follow it would see) would be trusted by now.
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(3600) {
+        assert!(allowed("https://a.example"), "{}", gw.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    version("..v2", "https://b.example", 300);
+    symlink("..v2", dir.join("..data_tmp")).expect("..data_tmp");
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).expect("swap ..data");
+    assert!(
+        allowed("https://b.example"),
+        "the swapped version was not seen on the next request"
+    );
+    assert!(!allowed("https://a.example"));
+}
+
 /// The compiled form (`cors-gateway compile`) is read from wherever the JSON
 /// would be, decides like it, names the JSON it came from in health, and a
 /// damaged one is refused like an invalid policy.
