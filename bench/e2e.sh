@@ -12,9 +12,13 @@
 # prints the median requests/s of each and the ratios the targets are about:
 #   - preflight: gateway vs hello-world (floor), target >= 0.9x
 #   - forwarded request: gateway vs pass-through, target >= 0.9x; vs direct
-#   - policy of 10 vs 10,000 origins (per-request policy cost without reuse)
+#   - policy of 10 vs 10,000 origins (per-request policy cost without reuse),
+#     as JSON and compiled (`cors-gateway compile`)
+#   - the 10-origin policy from CORS_POLICY instead of a file (what checking
+#     the file on every request costs)
 # each with wasmtime's default for WASIp2 (a fresh instance per request) and
-# with --max-instance-reuse-count 1000. nginx (Debian package, installed if
+# with --max-instance-reuse-count 1000, and, next to every wasmtime figure, the
+# host CPU time the server process spent per request. nginx (Debian package, installed if
 # missing; NGINX=0 skips it) answers the same preflight and proxies the same
 # request as a reference point, not a target.
 set -euo pipefail
@@ -95,6 +99,10 @@ done
 mkdir -p "$TMP/p10000c"
 target/release/cors-gateway compile "$TMP/p10000/policy.json" -o "$TMP/p10000c/policy.bin" >/dev/null
 touch -d '-10 minutes' "$TMP/p10/policy.json" "$TMP/p10000/policy.json" "$TMP/p10000c/policy.bin"
+# The 10-origin policy from the environment (CORS_POLICY) instead of a file:
+# the difference is what checking the file on every request costs.
+mkdir -p "$TMP/p10env"
+cp "$TMP/p10/policy.json" "$TMP/p10env/policy.env"
 ORIGIN="https://app0.example.com" # exact entry 0 of both policies
 ORIGIN_10K="https://app5000.example.com"
 
@@ -155,35 +163,46 @@ EOF
     wait_http "$NG_PORT"
 fi
 
-# run NAME URL LUA ORIGIN: one bounded wrk run; appends "NAME rps" to results.
+# run NAME URL LUA ORIGIN [PID]: one bounded wrk run; appends "NAME rps cpu"
+# to results. With PID (the wasmtime serve process), cpu is that process's CPU
+# time per request in µs (utime + stime from /proc over the run): the host's
+# whole cost of one request, independent of how much CPU wrk took.
 run() {
-    local out rps
+    local out rps cpu=- t0 t1 n
     [ -n "${ONLY:-}" ] && ! grep -qE "$ONLY" <<<"$1" && return 0
+    [ -n "${5:-}" ] && t0=$(awk '{print $14 + $15}' "/proc/$5/stat")
     out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/$3.lua" -H "Origin: $4" "$2")
     if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
         echo "!! $1: errors during the run:" >&2
         grep "Non-2xx\|Socket errors" <<<"$out" >&2
     fi
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-    echo "$1 $rps" >>"$TMP/results"
-    printf '   %-34s %10s req/s\n' "$1" "$rps"
+    if [ -n "${5:-}" ]; then
+        t1=$(awk '{print $14 + $15}' "/proc/$5/stat")
+        n=$(awk '/requests in/ {print $1}' <<<"$out")
+        cpu=$(python3 -c "print(round(($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / $n, 1))")
+    fi
+    echo "$1 $rps $cpu" >>"$TMP/results"
+    printf '   %-38s %10s req/s %8s µs host CPU/request\n' "$1" "$rps" "$cpu"
 }
 
 # serve NAME WASM POLICYDIR REUSE(-|n) URLPATH LUA ORIGIN
-# (a POLICYDIR holding policy.bin is served from that compiled file)
+# (a POLICYDIR holding policy.bin is served from that compiled file; one
+# holding policy.env passes its content as CORS_POLICY instead)
 serve() {
     local port pid args=()
     [ -n "${ONLY:-}" ] && ! grep -qE "$ONLY" <<<"$1" && return 0
     port=$(free_port)
     [ "$4" != - ] && args=(--max-instance-reuse-count "$4")
     [ -f "$3/policy.bin" ] && args+=(--env CORS_POLICY_FILE=/policies/policy.bin)
+    [ -f "$3/policy.env" ] && args+=(--env "CORS_POLICY=$(cat "$3/policy.env")")
     wasmtime serve -Scli --addr "127.0.0.1:$port" --dir "$3::/policies" \
         --env "UPSTREAM=127.0.0.1:$UP_PORT" "${args[@]}" "$2" 2>"$TMP/serve.log" &
     pid=$!
     wait_http "$port"
     # Short warm-up (JIT is ahead of time, but the first connections are not).
     wrk -t1 -c"$CONNS" -d1s -s "$TMP/$6.lua" -H "Origin: $7" "http://127.0.0.1:$port$5" >/dev/null
-    run "$1" "http://127.0.0.1:$port$5" "$6" "$7"
+    run "$1" "http://127.0.0.1:$port$5" "$6" "$7" "$pid"
     kill "$pid"
     wait "$pid" 2>/dev/null || true
 }
@@ -195,10 +214,12 @@ for round in $(seq 1 "$ROUNDS"); do
         tag=$([ "$reuse" = - ] && echo fresh || echo reuse)
         serve "preflight/hello/$tag" "$HELLO" "$TMP/p10" "$reuse" /api/orders preflight "$ORIGIN"
         serve "preflight/gateway-10/$tag" "$GATEWAY" "$TMP/p10" "$reuse" /api/orders preflight "$ORIGIN"
+        serve "preflight/gateway-10-env/$tag" "$GATEWAY" "$TMP/p10env" "$reuse" /api/orders preflight "$ORIGIN"
         serve "preflight/gateway-10k/$tag" "$GATEWAY" "$TMP/p10000" "$reuse" /api/orders preflight "$ORIGIN_10K"
         serve "preflight/gateway-10k-compiled/$tag" "$GATEWAY" "$TMP/p10000c" "$reuse" /api/orders preflight "$ORIGIN_10K"
         serve "forward/passthrough/$tag" "$PASS" "$TMP/p10" "$reuse" /api/orders get "$ORIGIN"
         serve "forward/gateway-10/$tag" "$GATEWAY" "$TMP/p10" "$reuse" /api/orders get "$ORIGIN"
+        serve "forward/gateway-10-env/$tag" "$GATEWAY" "$TMP/p10env" "$reuse" /api/orders get "$ORIGIN"
     done
     run "forward/direct-upstream" "http://127.0.0.1:$UP_PORT/api/orders" get "$ORIGIN"
     if [ "$NGINX" = 1 ]; then
@@ -211,25 +232,30 @@ echo
 echo "== results: median requests/s over $ROUNDS rounds"
 python3 - "$TMP/results" <<'EOF'
 import statistics, sys
-runs = {}
+runs, cpus = {}, {}
 for line in open(sys.argv[1]):
-    name, rps = line.split()
+    name, rps, cpu = line.split()
     runs.setdefault(name, []).append(float(rps))
+    if cpu != "-":
+        cpus.setdefault(name, []).append(float(cpu))
 med = {k: statistics.median(v) for k, v in runs.items()}
 for k in runs:
-    print(f"  {k:34} {med[k]:10.0f}   (runs: {', '.join(f'{x:.0f}' for x in runs[k])})")
+    c = f"{statistics.median(cpus[k]):7.1f} µs host CPU/request" if k in cpus else ""
+    print(f"  {k:38} {med[k]:10.0f}   (runs: {', '.join(f'{x:.0f}' for x in runs[k])}) {c}")
 def ratio(a, b, target=None):
     if a in med and b in med:
         r = med[a] / med[b]
         t = f"   target >= {target}x: {'met' if r >= target else 'NOT met'}" if target else ""
-        print(f"  {a:34} / {b:34} = {r:5.2f}x{t}")
+        print(f"  {a:38} / {b:34} = {r:5.2f}x{t}")
 print("\n== ratios")
 for tag in ("fresh", "reuse"):
     ratio(f"preflight/gateway-10/{tag}", f"preflight/hello/{tag}", 0.9)
+    ratio(f"preflight/gateway-10-env/{tag}", f"preflight/hello/{tag}")
     ratio(f"preflight/gateway-10k/{tag}", f"preflight/hello/{tag}")
     ratio(f"preflight/gateway-10k/{tag}", f"preflight/gateway-10/{tag}")
     ratio(f"preflight/gateway-10k-compiled/{tag}", f"preflight/gateway-10/{tag}", 0.5)
     ratio(f"forward/gateway-10/{tag}", f"forward/passthrough/{tag}", 0.9)
+    ratio(f"forward/gateway-10-env/{tag}", f"forward/passthrough/{tag}")
     ratio(f"forward/gateway-10/{tag}", "forward/direct-upstream")
 ratio("preflight/gateway-10/reuse", "preflight/nginx")
 ratio("forward/gateway-10/reuse", "forward/nginx")

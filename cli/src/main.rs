@@ -128,12 +128,14 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Reads and validates a policy; on failure prints every error and returns None.
+/// Reads and validates a policy; on failure prints every error and returns the exit code.
 /// For a compiled policy, `text` and `doc` are its JSON part (origin lists
 /// without the patterns it moved to tables).
 fn load(file: &str, format: Format) -> Result<(Policy, String, Value), u8> {
+    let mut is_compiled = false;
     let read = std::fs::read(file).and_then(|bytes| {
         if compiled::is_compiled(&bytes) {
+            is_compiled = true;
             Ok((
                 compiled::load(bytes.as_slice()),
                 compiled::json_part(&bytes).unwrap_or_default().into_owned(),
@@ -166,9 +168,10 @@ fn load(file: &str, format: Format) -> Result<(Policy, String, Value), u8> {
                 .0
                 .iter()
                 .map(|e| {
+                    // A compiled file is binary: positions in its JSON part mean nothing to the reader.
                     let (line, column) = e
                         .line_col
-                        .or_else(|| locate(&text, &e.path))
+                        .or_else(|| locate(&text, &e.path).filter(|_| !is_compiled))
                         .unwrap_or((0, 0));
                     json!({"path": e.path, "line": line, "column": column, "message": e.message})
                 })
@@ -193,10 +196,12 @@ fn load(file: &str, format: Format) -> Result<(Policy, String, Value), u8> {
                         } else {
                             i["path"].as_str().unwrap_or("").to_string()
                         };
+                        let position = match (i["line"].as_u64(), i["column"].as_u64()) {
+                            (Some(l), Some(c)) if l > 0 => format!(" ({l}:{c})"),
+                            _ => String::new(),
+                        };
                         println!(
-                            "  error: {at} ({}:{}): {}",
-                            i["line"],
-                            i["column"],
+                            "  error: {at}{position}: {}",
                             i["message"].as_str().unwrap_or("")
                         );
                     }

@@ -28,7 +28,12 @@ fuzz_target!(|body: &[u8]| {
         b"http://[::1]:8080",
         b"null",
     ] {
-        for route in policy.routes.iter().map(|r| r.path_prefix.as_str()).chain(["/"]) {
+        for route in policy
+            .routes
+            .iter()
+            .map(|r| r.path_prefix.as_str())
+            .chain(["/"])
+        {
             let view = RequestView {
                 method: "OPTIONS",
                 path: route,

@@ -1,8 +1,9 @@
 //! The policy loader on arbitrary input: never panics; an accepted policy is
-//! usable (a decision on it never panics) and every rejection names a reason.
+//! usable (a decision on it never panics), compiles (`cors-gateway compile`)
+//! into a form that decides exactly alike, and every rejection names a reason.
 #![no_main]
 
-use cors_gateway_core::{decide, OriginHeader, Policy, RequestView};
+use cors_gateway_core::{compiled, decide, Decision, OriginHeader, Policy, RequestView};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -11,13 +12,29 @@ fuzz_target!(|data: &[u8]| {
     };
     match Policy::from_json(text) {
         Ok(policy) => {
+            let bin = compiled::compile(text, [0; 32]).expect("a valid policy compiles");
+            let from_bin = compiled::load(bin).expect("a compiled valid policy loads");
+            let answer = |d: Decision<'_>| {
+                let headers: Vec<(&str, String)> =
+                    d.headers().map(|(n, v)| (n, v.to_string())).collect();
+                (d.action, d.failure.map(|f| f.code()), headers)
+            };
             let lines: [&[u8]; 1] = [b"content-type, x-a"];
             for (method, origin, acrm) in [
-                ("OPTIONS", &b"https://app.example.com"[..], Some(&b"PUT"[..])),
+                (
+                    "OPTIONS",
+                    &b"https://app.example.com"[..],
+                    Some(&b"PUT"[..]),
+                ),
                 ("GET", b"null", None),
                 ("POST", b"http://localhost:3000", None),
             ] {
-                for route in policy.routes.iter().map(|r| r.path_prefix.as_str()).chain(["/"]) {
+                for route in policy
+                    .routes
+                    .iter()
+                    .map(|r| r.path_prefix.as_str())
+                    .chain(["/"])
+                {
                     let view = RequestView {
                         method,
                         path: route,
@@ -26,7 +43,11 @@ fuzz_target!(|data: &[u8]| {
                         request_headers: &lines,
                         request_private_network: false,
                     };
-                    let _ = decide(&policy, &view);
+                    assert_eq!(
+                        answer(decide(&policy, &view)),
+                        answer(decide(&from_bin, &view)),
+                        "JSON and compiled forms disagree"
+                    );
                 }
             }
         }
