@@ -6,8 +6,10 @@
 //! non-canonical entries).
 #![no_main]
 
+mod common;
+
 use cors_gateway_core::compiled::{checksum, load, MAGIC, VERSION};
-use cors_gateway_core::{decide, OriginHeader, RequestView};
+use cors_gateway_core::decide;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
@@ -20,29 +22,15 @@ fuzz_target!(|body: &[u8]| {
     let Ok(policy) = load(file) else {
         return;
     };
-    let lines: [&[u8]; 1] = [b"content-type"];
-    for origin in [
-        &b"https://app.example.com"[..],
-        b"https://a.b.example.com",
-        b"http://localhost:3000",
-        b"http://[::1]:8080",
-        b"null",
-    ] {
-        for route in policy
-            .routes
-            .iter()
-            .map(|r| r.path_prefix.as_str())
-            .chain(["/"])
-        {
-            let view = RequestView {
-                method: "OPTIONS",
-                path: route,
-                origin: OriginHeader::One(origin),
-                request_method: Some(b"PUT"),
-                request_headers: &lines,
-                request_private_network: false,
-            };
-            let _ = decide(&policy, &view);
-        }
-    }
+    let put = Some(&b"PUT"[..]);
+    let probes: [(&str, &[u8], Option<&[u8]>); 5] = [
+        ("OPTIONS", b"https://app.example.com", put),
+        ("OPTIONS", b"https://a.b.example.com", put),
+        ("OPTIONS", b"http://localhost:3000", put),
+        ("OPTIONS", b"http://[::1]:8080", put),
+        ("OPTIONS", b"null", put),
+    ];
+    common::for_each_probe(&policy, &probes, |view| {
+        let _ = decide(&policy, view);
+    });
 });

@@ -3,7 +3,9 @@
 //! into a form that decides exactly alike, and every rejection names a reason.
 #![no_main]
 
-use cors_gateway_core::{compiled, decide, Decision, OriginHeader, Policy, RequestView};
+mod common;
+
+use cors_gateway_core::{compiled, decide, Decision, Policy};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,37 +21,18 @@ fuzz_target!(|data: &[u8]| {
                     d.headers().map(|(n, v)| (n, v.to_string())).collect();
                 (d.action, d.failure.map(|f| f.code()), headers)
             };
-            let lines: [&[u8]; 1] = [b"content-type, x-a"];
-            for (method, origin, acrm) in [
-                (
-                    "OPTIONS",
-                    &b"https://app.example.com"[..],
-                    Some(&b"PUT"[..]),
-                ),
+            let probes: [(&str, &[u8], Option<&[u8]>); 3] = [
+                ("OPTIONS", b"https://app.example.com", Some(b"PUT")),
                 ("GET", b"null", None),
                 ("POST", b"http://localhost:3000", None),
-            ] {
-                for route in policy
-                    .routes
-                    .iter()
-                    .map(|r| r.path_prefix.as_str())
-                    .chain(["/"])
-                {
-                    let view = RequestView {
-                        method,
-                        path: route,
-                        origin: OriginHeader::One(origin),
-                        request_method: acrm,
-                        request_headers: &lines,
-                        request_private_network: false,
-                    };
-                    assert_eq!(
-                        answer(decide(&policy, &view)),
-                        answer(decide(&from_bin, &view)),
-                        "JSON and compiled forms disagree"
-                    );
-                }
-            }
+            ];
+            common::for_each_probe(&policy, &probes, |view| {
+                assert_eq!(
+                    answer(decide(&policy, view)),
+                    answer(decide(&from_bin, view)),
+                    "JSON and compiled forms disagree"
+                );
+            });
         }
         Err(errors) => {
             assert!(!errors.0.is_empty());
