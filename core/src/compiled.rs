@@ -60,18 +60,22 @@ pub fn checksum(bytes: &[u8]) -> u64 {
         0xa409_3822_299f_31d0,
         0x082e_fa98_ec4e_6c89,
     ];
-    let word = |b: &[u8]| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
     let blocks = bytes.chunks_exact(32);
     let mut last = [0u8; 32];
     last[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
     for block in blocks.chain(std::iter::once(&last[..])) {
         for (i, lane) in lanes.iter_mut().enumerate() {
-            *lane = mix(*lane, word(&block[i * 8..]));
+            *lane = mix(*lane, le_u64(&block[i * 8..]));
         }
     }
     lanes
         .iter()
         .fold(bytes.len() as u64, |h, &lane| mix(h, lane))
+}
+
+/// The first 8 bytes of `b` (callers guarantee there are 8), little-endian.
+fn le_u64(b: &[u8]) -> u64 {
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
 /// True when `bytes` claim to be a compiled policy (not JSON).
@@ -225,10 +229,7 @@ pub fn load(bytes: impl Into<Arc<[u8]>>) -> Result<Policy, PolicyErrors> {
     let mut source = [0u8; 32];
     source.copy_from_slice(r.take(32, "the source SHA-256")?);
     let sum = r.take(8, "the checksum")?;
-    if u64::from_le_bytes([
-        sum[0], sum[1], sum[2], sum[3], sum[4], sum[5], sum[6], sum[7],
-    ]) != checksum(&bytes[HEADER_LEN..])
-    {
+    if le_u64(sum) != checksum(&bytes[HEADER_LEN..]) {
         return Err(error(
             "damaged (checksum mismatch): cut short or changed since cors-gateway compile wrote it; compile it again".into(),
         ));

@@ -128,6 +128,17 @@ pub enum PortPattern {
     Any,
 }
 
+/// How the port part is written after the host: nothing, `:N` or `:*`.
+impl std::fmt::Display for PortPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortPattern::Default => Ok(()),
+            PortPattern::Exact(n) => write!(f, ":{n}"),
+            PortPattern::Any => f.write_str(":*"),
+        }
+    }
+}
+
 impl PortPattern {
     fn matches(self, port: Option<u16>) -> bool {
         match self {
@@ -309,12 +320,7 @@ pub fn parse_pattern_general(entry: &str) -> Result<OriginPattern, PatternError>
         return Err(err(format!("\"{entry}\": an IP address has no subdomains")));
     }
     if !fixes.is_empty() {
-        let mut canonical = format!("{scheme}://{host}");
-        match port {
-            PortPattern::Default => {}
-            PortPattern::Exact(n) => canonical.push_str(&format!(":{n}")),
-            PortPattern::Any => canonical.push_str(":*"),
-        }
+        let canonical = format!("{scheme}://{host}{port}");
         return Err(PatternError {
             message: format!("\"{entry}\" is not in canonical form: {}", fixes.join(", ")),
             canonical: Some(canonical),
@@ -356,12 +362,10 @@ impl OriginPattern {
                 scheme,
                 suffix,
                 port,
-            } => match port {
-                PortPattern::Default => format!("{scheme}://*.{suffix}"),
-                PortPattern::Exact(n) => format!("{scheme}://*.{suffix}:{n}"),
-                PortPattern::Any => format!("{scheme}://*.{suffix}:*"),
-            },
-            OriginPattern::AnyPort { scheme, host } => format!("{scheme}://{host}:*"),
+            } => format!("{scheme}://*.{suffix}{port}"),
+            OriginPattern::AnyPort { scheme, host } => {
+                format!("{scheme}://{host}{}", PortPattern::Any)
+            }
         })
     }
 }
