@@ -3,15 +3,19 @@
 #
 #   bench/e2e.sh            # DURATION=5 s per run, ROUNDS=3, CONNS=8, NGINX=1
 #   DURATION=10 ROUNDS=5 bench/e2e.sh
-#   ONLY='preflight/(hello|gateway-10)/' bench/e2e.sh   # only runs whose name matches (grep -E)
+#   ONLY='preflight/(hello-sdk|gateway-10)/' bench/e2e.sh   # only runs whose name matches (grep -E)
 #
-# Builds the gateway (portable and spin), the hello-world floor, the bare
-# pass-through and a one-thread upstream; then, for each round, runs every
+# Builds the gateway (portable and spin), the two floors (the SDK's
+# hello-world, bench/hello-sdk, and a bare-bindings component that answers 204
+# without reading anything, bench/hello), the bare pass-through and a
+# one-thread upstream; then, for each round, runs every
 # configuration for DURATION seconds with `wrk` (one thread, CONNS
 # connections), interleaved so that machine noise hits all of them alike, and
 # prints the median requests/s of each and the ratios the targets are about:
-#   - preflight: gateway vs hello-world (floor), target >= 0.9x
-#   - forwarded request: gateway vs pass-through, target >= 0.9x; vs direct
+#   - preflight: gateway vs the SDK's hello-world (the floor), target >= 0.9x;
+#     and vs the bare floor, stricter, no target
+#   - forwarded request: gateway vs pass-through (same outbound call, with the
+#     same timeouts), target >= 0.9x; vs direct
 #   - policy of 10 vs 10,000 origins (per-request policy cost without reuse),
 #     as JSON and compiled (`cors-gateway compile`)
 #   - the 10-origin policy from CORS_POLICY instead of a file (what checking
@@ -45,11 +49,11 @@ fi
 NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "== building (release, wasm32-wasip2)"
-cargo build -q --locked --release --target wasm32-wasip2 -p cors-gateway -p bench-hello -p bench-passthrough
+cargo build -q --locked --release --target wasm32-wasip2 -p cors-gateway -p bench-hello -p bench-hello-sdk -p bench-passthrough
 cargo build -q --locked --release --target wasm32-wasip2 -p cors-gateway --features spin --target-dir target/spin
 cargo build -q --locked --release -p bench-upstream -p cors-gateway-cli
 W=target/wasm32-wasip2/release
-GATEWAY=$W/cors_gateway.wasm HELLO=$W/bench_hello.wasm PASS=$W/bench_passthrough.wasm
+GATEWAY=$W/cors_gateway.wasm HELLO=$W/bench_hello.wasm HELLO_SDK=$W/bench_hello_sdk.wasm PASS=$W/bench_passthrough.wasm
 SPIN=target/spin/wasm32-wasip2/release/cors_gateway.wasm
 
 TMP=$(mktemp -d)
@@ -104,6 +108,9 @@ touch -d '-10 minutes' "$TMP/p10/policy.json" "$TMP/p10000/policy.json" "$TMP/p1
 mkdir -p "$TMP/p10env"
 cp "$TMP/p10/policy.json" "$TMP/p10env/policy.env"
 ORIGIN="https://app0.example.com" # exact entry 0 of both policies
+# The route timeout the gateway applies (the policy's default, DEFAULT_TIMEOUT_MS);
+# the pass-through sets the same on its outbound call.
+TIMEOUT_MS=30000
 ORIGIN_10K="https://app5000.example.com"
 
 cat >"$TMP/preflight.lua" <<'EOF'
@@ -197,7 +204,8 @@ serve() {
     [ -f "$3/policy.bin" ] && args+=(--env CORS_POLICY_FILE=/policies/policy.bin)
     [ -f "$3/policy.env" ] && args+=(--env "CORS_POLICY=$(cat "$3/policy.env")")
     wasmtime serve -Scli --addr "127.0.0.1:$port" --dir "$3::/policies" \
-        --env "UPSTREAM=127.0.0.1:$UP_PORT" "${args[@]}" "$2" 2>"$TMP/serve.log" &
+        --env "UPSTREAM=127.0.0.1:$UP_PORT" --env "TIMEOUT_MS=$TIMEOUT_MS" "${args[@]}" "$2" \
+        2>"$TMP/serve.log" &
     pid=$!
     wait_http "$port"
     # Short warm-up (JIT is ahead of time, but the first connections are not).
@@ -212,7 +220,8 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "== round $round/$ROUNDS (${DURATION}s each, $CONNS connections)"
     for reuse in - "$REUSE"; do
         tag=$([ "$reuse" = - ] && echo fresh || echo reuse)
-        serve "preflight/hello/$tag" "$HELLO" "$TMP/p10" "$reuse" /api/orders preflight "$ORIGIN"
+        serve "preflight/hello-sdk/$tag" "$HELLO_SDK" "$TMP/p10" "$reuse" /api/orders preflight "$ORIGIN"
+        serve "preflight/hello-bare/$tag" "$HELLO" "$TMP/p10" "$reuse" /api/orders preflight "$ORIGIN"
         serve "preflight/gateway-10/$tag" "$GATEWAY" "$TMP/p10" "$reuse" /api/orders preflight "$ORIGIN"
         serve "preflight/gateway-10-env/$tag" "$GATEWAY" "$TMP/p10env" "$reuse" /api/orders preflight "$ORIGIN"
         serve "preflight/gateway-10k/$tag" "$GATEWAY" "$TMP/p10000" "$reuse" /api/orders preflight "$ORIGIN_10K"
@@ -249,9 +258,11 @@ def ratio(a, b, target=None):
         print(f"  {a:38} / {b:34} = {r:5.2f}x{t}")
 print("\n== ratios")
 for tag in ("fresh", "reuse"):
-    ratio(f"preflight/gateway-10/{tag}", f"preflight/hello/{tag}", 0.9)
-    ratio(f"preflight/gateway-10-env/{tag}", f"preflight/hello/{tag}")
-    ratio(f"preflight/gateway-10k/{tag}", f"preflight/hello/{tag}")
+    ratio(f"preflight/gateway-10/{tag}", f"preflight/hello-sdk/{tag}", 0.9)
+    ratio(f"preflight/gateway-10/{tag}", f"preflight/hello-bare/{tag}")
+    ratio(f"preflight/gateway-10-env/{tag}", f"preflight/hello-sdk/{tag}")
+    ratio(f"preflight/hello-sdk/{tag}", f"preflight/hello-bare/{tag}")
+    ratio(f"preflight/gateway-10k/{tag}", f"preflight/hello-sdk/{tag}")
     ratio(f"preflight/gateway-10k/{tag}", f"preflight/gateway-10/{tag}")
     ratio(f"preflight/gateway-10k-compiled/{tag}", f"preflight/gateway-10/{tag}", 0.5)
     ratio(f"forward/gateway-10/{tag}", f"forward/passthrough/{tag}", 0.9)
@@ -263,7 +274,7 @@ EOF
 
 echo
 echo "== .wasm sizes"
-for f in "$GATEWAY" "$SPIN" "$HELLO" "$PASS"; do
+for f in "$GATEWAY" "$SPIN" "$HELLO_SDK" "$HELLO" "$PASS"; do
     printf '  %-52s %8d bytes (%d KiB)\n' "$f" "$(stat -c %s "$f")" "$(($(stat -c %s "$f") / 1024))"
 done
 size=$(stat -c %s "$GATEWAY")

@@ -2,11 +2,14 @@
 //! call as the gateway (headers copied, bodies streamed both ways through a
 //! 64 KiB buffer) to the authority in env `UPSTREAM`, with no policy, no CORS
 //! decision and no header rewriting beyond dropping `host`/`connection`.
+//! With env `TIMEOUT_MS` it sets the same connect / first-byte / between-bytes
+//! timeouts the gateway sets from its route (the host wraps such a call in
+//! timers, which is part of the call's cost, not of CORS).
 
 use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
 use spin_sdk::wit::wasi::http0_2_0::types::{
     Fields, IncomingBody, IncomingRequest, OutgoingBody, OutgoingRequest, OutgoingResponse,
-    ResponseOutparam, Scheme,
+    RequestOptions, ResponseOutparam, Scheme,
 };
 use wasi::io::streams::StreamError;
 
@@ -67,7 +70,18 @@ fn pass(request: IncomingRequest) -> Result<Upstream, u16> {
         return Err(400);
     }
     let body = outgoing.body().map_err(|()| 502u16)?;
-    let future = outgoing_handler::handle(outgoing, None).map_err(|_| 502u16)?;
+    let options = std::env::var("TIMEOUT_MS")
+        .ok()
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map(|ms| {
+            let options = RequestOptions::new();
+            let ns = Some(ms * 1_000_000);
+            let _ = options.set_connect_timeout(ns);
+            let _ = options.set_first_byte_timeout(ns);
+            let _ = options.set_between_bytes_timeout(ns);
+            options
+        });
+    let future = outgoing_handler::handle(outgoing, options).map_err(|_| 502u16)?;
     let incoming = request.consume().map_err(|()| 400u16)?;
     if !copy(&incoming, &body) {
         return Err(400);
