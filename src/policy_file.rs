@@ -141,11 +141,17 @@ pub fn read(path: &str) -> std::io::Result<Arc<[u8]>> {
 /// instance makes (`std::fs::read` into a `Vec`, then into an `Arc`, would
 /// touch twice the memory, and fresh pages are much of a fresh instance's cost).
 fn read_shared(path: &str) -> std::io::Result<Arc<[u8]>> {
+    // On Wasm, `wasi:filesystem` directly when the path is beneath a preopen:
+    // open, stat, read, close, where `std::fs` (wasi-libc) makes nine host
+    // calls (stream, metadata hash, drops). Anything unusual takes `std::fs`.
+    #[cfg(target_family = "wasm")]
+    if let Some(bytes) = wasi_fs::read(path) {
+        return Ok(bytes);
+    }
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;
     let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-    // One allocation of the final size (`repeat_n` has a trusted length).
-    let mut shared: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
+    let mut shared = zeroed(len);
     let Some(buf) = Arc::get_mut(&mut shared) else {
         return Err(std::io::Error::other("buffer is shared"));
     };
@@ -167,48 +173,105 @@ fn read_shared(path: &str) -> std::io::Result<Arc<[u8]>> {
     Ok(shared)
 }
 
+/// One allocation of the final size (`repeat_n` has a trusted length).
+fn zeroed(len: usize) -> Arc<[u8]> {
+    std::iter::repeat_n(0u8, len).collect()
+}
+
 #[cfg(target_family = "wasm")]
-fn stamp(path: &str) -> Option<Stamp> {
+mod wasi_fs {
+    use std::sync::Arc;
     use wasi::filesystem::preopens::get_directories;
-    use wasi::filesystem::types::{Datetime, Descriptor, DescriptorType, PathFlags};
+    use wasi::filesystem::types::{
+        Descriptor, DescriptorFlags, DescriptorStat, DescriptorType, OpenFlags, PathFlags,
+    };
 
     thread_local! {
-        // Opened once per instance; only reused instances get here.
+        // Fetched once per instance (wasi-libc would do the same on first use).
         static DIRS: Vec<(Descriptor, String)> = get_directories();
     }
-    let t = |d: Option<Datetime>| d.map(|d| (d.seconds, d.nanoseconds));
-    DIRS.with(|dirs| {
-        // The longest preopen that contains the path, as wasi-libc resolves it.
-        let (dir, rel) = dirs
-            .iter()
-            .filter_map(|(d, name)| {
-                let name = name.trim_end_matches('/');
-                let rel = if name.is_empty() {
-                    path.strip_prefix('/')
-                } else if name == "." && !path.starts_with('/') {
-                    Some(path)
-                } else {
-                    path.strip_prefix(name).and_then(|r| r.strip_prefix('/'))
-                }?;
-                Some((name.len(), d, rel))
-            })
-            .max_by_key(|(len, _, _)| *len)
-            .map(|(_, d, rel)| (d, rel))?;
-        // Not following symlinks lets wasmtime-wasi answer a plain file name
-        // with one `statx` instead of open + fstat + close beneath the
-        // preopen (measured: ~4 µs of a reused instance's ~60 µs preflight).
-        // A symlink (a Kubernetes ConfigMap mount swaps one on every update)
-        // is then followed explicitly.
-        let st = dir.stat_at(PathFlags::empty(), rel).ok()?;
-        let st = if st.type_ == DescriptorType::SymbolicLink {
-            dir.stat_at(PathFlags::SYMLINK_FOLLOW, rel).ok()?
-        } else {
-            st
-        };
-        Some(Stamp {
-            size: st.size,
-            modified: t(st.data_modification_timestamp),
+
+    /// Calls `f` with the longest preopen that contains `path` and the path
+    /// relative to it, as wasi-libc resolves it; `None` when none does.
+    fn beneath<R>(path: &str, f: impl FnOnce(&Descriptor, &str) -> Option<R>) -> Option<R> {
+        DIRS.with(|dirs| {
+            let (dir, rel) = dirs
+                .iter()
+                .filter_map(|(d, name)| {
+                    let name = name.trim_end_matches('/');
+                    let rel = if name.is_empty() {
+                        path.strip_prefix('/')
+                    } else if name == "." && !path.starts_with('/') {
+                        Some(path)
+                    } else {
+                        path.strip_prefix(name).and_then(|r| r.strip_prefix('/'))
+                    }?;
+                    Some((name.len(), d, rel))
+                })
+                .max_by_key(|(len, _, _)| *len)
+                .map(|(_, d, rel)| (d, rel))?;
+            f(dir, rel)
         })
+    }
+
+    /// The file's stat, following a symlink.
+    pub fn stat(path: &str) -> Option<DescriptorStat> {
+        beneath(path, |dir, rel| {
+            // Not following symlinks lets wasmtime-wasi answer a plain file
+            // name with one `statx` instead of open + fstat + close beneath
+            // the preopen (measured: ~4 µs of a reused instance's ~60 µs
+            // preflight). A symlink (a Kubernetes ConfigMap mount swaps one on
+            // every update) is then followed explicitly.
+            let st = dir.stat_at(PathFlags::empty(), rel).ok()?;
+            if st.type_ == DescriptorType::SymbolicLink {
+                dir.stat_at(PathFlags::SYMLINK_FOLLOW, rel).ok()
+            } else {
+                Some(st)
+            }
+        })
+    }
+
+    /// The whole file, or `None` for the caller to read it through `std::fs`
+    /// (which also gives the error message): not beneath a preopen, an
+    /// error, or a size that changed while reading (a rewrite in place).
+    pub fn read(path: &str) -> Option<Arc<[u8]>> {
+        beneath(path, |dir, rel| {
+            let file = dir
+                .open_at(
+                    PathFlags::SYMLINK_FOLLOW,
+                    rel,
+                    OpenFlags::empty(),
+                    DescriptorFlags::READ,
+                )
+                .ok()?;
+            let len = usize::try_from(file.stat().ok()?.size).ok()?;
+            let mut shared = super::zeroed(len);
+            let buf = Arc::get_mut(&mut shared)?;
+            let mut filled = 0;
+            loop {
+                // One byte more than the size: a file that grew shows.
+                let want = u64::try_from(len + 1 - filled).ok()?;
+                let (chunk, end) = file.read(want, u64::try_from(filled).ok()?).ok()?;
+                let to = filled.checked_add(chunk.len()).filter(|&to| to <= len)?;
+                buf[filled..to].copy_from_slice(&chunk);
+                filled = to;
+                if end || chunk.is_empty() {
+                    break;
+                }
+            }
+            (filled == len).then_some(shared)
+        })
+    }
+}
+
+#[cfg(target_family = "wasm")]
+fn stamp(path: &str) -> Option<Stamp> {
+    let st = wasi_fs::stat(path)?;
+    Some(Stamp {
+        size: st.size,
+        modified: st
+            .data_modification_timestamp
+            .map(|d| (d.seconds, d.nanoseconds)),
     })
 }
 

@@ -483,7 +483,9 @@ fn a_compiled_policy_is_served_and_a_damaged_one_is_refused() {
     use cors_gateway_core::compiled;
     use sha2::{Digest, Sha256};
     let up = Upstream::start();
-    let mut origins: Vec<String> = (0..2000)
+    // 3,000 origins: a file larger than one host read (wasmtime-wasi returns
+    // at most 64 KiB per `read`), so the gateway's read loop is exercised.
+    let mut origins: Vec<String> = (0..3000)
         .map(|i| format!("https://app{i}.example.com"))
         .collect();
     origins.push(APP.into());
@@ -491,6 +493,7 @@ fn a_compiled_policy_is_served_and_a_damaged_one_is_refused() {
     let refs: Vec<&str> = origins.iter().map(String::as_str).collect();
     let json = policy_with(&up.url(), &refs, r#""timeout_ms": 1500"#);
     let bin = compiled::compile(&json, Sha256::digest(json.as_bytes()).into()).expect("compile");
+    assert!(bin.len() > 64 * 1024, "{} bytes", bin.len());
     let gw = Gateway::builder()
         .env("CORS_POLICY_FILE", "/policies/policy.bin")
         .start();
@@ -523,7 +526,7 @@ fn a_compiled_policy_is_served_and_a_damaged_one_is_refused() {
         Some("https://a.b.tenant.example.net")
     );
     assert_eq!(
-        gw.get("/api/x", &[("origin", "https://app2000.example.com")])
+        gw.get("/api/x", &[("origin", "https://app3000.example.com")])
             .status,
         403
     );
