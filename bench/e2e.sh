@@ -108,10 +108,10 @@ touch -d '-10 minutes' "$TMP/p10/policy.json" "$TMP/p10000/policy.json" "$TMP/p1
 mkdir -p "$TMP/p10env"
 cp "$TMP/p10/policy.json" "$TMP/p10env/policy.env"
 ORIGIN="https://app0.example.com" # exact entry 0 of both policies
+ORIGIN_10K="https://app5000.example.com"
 # The route timeout the gateway applies (the policy's default, DEFAULT_TIMEOUT_MS);
 # the pass-through sets the same on its outbound call.
 TIMEOUT_MS=30000
-ORIGIN_10K="https://app5000.example.com"
 
 cat >"$TMP/preflight.lua" <<'EOF'
 wrk.method = "OPTIONS"

@@ -54,18 +54,16 @@ pub fn send(out: ResponseOutparam, head: Head<'_>, body: &[u8]) {
     ResponseOutparam::set(out, Ok(response));
     // A 204 preflight has no body: opening a stream would be two more host
     // calls (open, drop) on the hottest path.
-    if body.is_empty() {
-        let _ = OutgoingBody::finish(out_body, None);
-        return;
-    }
-    if let Ok(stream) = out_body.write() {
-        // blocking_write_and_flush takes at most 4096 bytes per call.
-        for chunk in body.chunks(4096) {
-            if stream.blocking_write_and_flush(chunk).is_err() {
-                return;
+    if !body.is_empty() {
+        if let Ok(stream) = out_body.write() {
+            // blocking_write_and_flush takes at most 4096 bytes per call.
+            for chunk in body.chunks(4096) {
+                if stream.blocking_write_and_flush(chunk).is_err() {
+                    return;
+                }
             }
+            drop(stream);
         }
-        drop(stream);
     }
     let _ = OutgoingBody::finish(out_body, None);
 }

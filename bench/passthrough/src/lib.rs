@@ -75,7 +75,7 @@ fn pass(request: IncomingRequest) -> Result<Upstream, u16> {
         .and_then(|ms| ms.parse::<u64>().ok())
         .map(|ms| {
             let options = RequestOptions::new();
-            let ns = Some(ms * 1_000_000);
+            let ns = Some(ms.saturating_mul(1_000_000));
             let _ = options.set_connect_timeout(ns);
             let _ = options.set_first_byte_timeout(ns);
             let _ = options.set_between_bytes_timeout(ns);
