@@ -51,14 +51,24 @@ fn is_canonical_host(h: &str) -> bool {
                 .iter()
                 .all(|&c| c.is_ascii_digit() || matches!(c, b'a'..=b'f' | b':' | b'.'));
     }
-    let body = h.strip_suffix('.').unwrap_or(h);
-    !body.is_empty()
-        && body.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
-        })
+    // Labels of [a-z0-9_-], none empty, one optional trailing dot. One pass
+    // over the bytes (a `split` per label costs several times more, and this
+    // runs for every policy entry and every request's `Origin`).
+    let body = b.strip_suffix(b".").unwrap_or(b);
+    let mut label_len = 0usize;
+    for &c in body {
+        if c == b'.' {
+            if label_len == 0 {
+                return false;
+            }
+            label_len = 0;
+        } else if c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_' {
+            label_len += 1;
+        } else {
+            return false;
+        }
+    }
+    label_len > 0
 }
 
 /// Parses a canonical port: digits, no leading zero, at most 65535.

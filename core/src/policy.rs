@@ -253,10 +253,9 @@ impl std::error::Error for PolicyErrors {}
 
 /// The `cors` object as written at one level, before merging. Lists are
 /// compiled once per layer and shared (`Arc`) by every route that inherits them.
-#[derive(Default)]
-struct CorsLayer {
+struct CorsLayer<'a> {
     /// JSON path of this `cors` object, for messages.
-    path: String,
+    path: At<'a>,
     allow_origins: Option<Arc<OriginSet>>,
     allow_methods: Option<Arc<NameList>>,
     allow_headers: Option<Arc<NameList>>,
@@ -293,22 +292,59 @@ struct Validator {
     tables: Vec<(String, OriginTable)>,
 }
 
-fn item_path(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
+/// The JSON path of a value, rendered (`routes[1].cors.allow_origins[0]`) only
+/// when a message needs it: a host without instance reuse validates the policy
+/// on every request, and formatting every field's path cost a fifth of that.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Root,
+    Field(&'a At<'a>, &'a str),
+    Index(&'a At<'a>, usize),
 }
 
-fn join(path: &str, field: &str) -> String {
-    if path.is_empty() {
-        field.to_string()
-    } else {
-        format!("{path}.{field}")
+static ROOT: At<'static> = At::Root;
+static ROUTES: At<'static> = At::Field(&ROOT, "routes");
+
+impl<'a> At<'a> {
+    fn field(&'a self, name: &'a str) -> At<'a> {
+        At::Field(self, name)
+    }
+    fn index(&'a self, i: usize) -> At<'a> {
+        At::Index(self, i)
+    }
+}
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            At::Root => Ok(()),
+            At::Field(At::Root, name) => f.write_str(name),
+            At::Field(parent, name) => write!(f, "{parent}.{name}"),
+            At::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+impl Default for CorsLayer<'_> {
+    fn default() -> Self {
+        CorsLayer {
+            path: ROOT,
+            allow_origins: None,
+            allow_methods: None,
+            allow_headers: None,
+            expose_headers: None,
+            allow_credentials: None,
+            max_age_secs: None,
+            allow_private_network: None,
+            on_disallowed_origin: None,
+        }
     }
 }
 
 impl Validator {
-    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    fn error(&mut self, path: impl fmt::Display, message: impl Into<String>) {
         self.errors.push(PolicyError {
-            path: path.into(),
+            path: path.to_string(),
             message: message.into(),
             line_col: None,
         });
@@ -318,7 +354,7 @@ impl Validator {
     fn object<'v, 'a>(
         &mut self,
         v: &'v Json<'a>,
-        path: &str,
+        path: At,
         fields: &[&str],
     ) -> Option<&'v Json<'a>> {
         let Json::Object(members) = v else {
@@ -334,7 +370,7 @@ impl Validator {
                     .map(|f| format!(" (did you mean \"{f}\"?)"))
                     .unwrap_or_default();
                 self.error(
-                    join(path, key),
+                    path.field(key),
                     format!(
                         "unknown field \"{key}\"{hint}; expected one of: {}",
                         fields.join(", ")
@@ -344,7 +380,7 @@ impl Validator {
                 // Most JSON readers keep the last one silently: an edit that
                 // appends a second `allow_origins` must not quietly win.
                 self.error(
-                    join(path, key),
+                    path.field(key),
                     format!("\"{key}\" is written more than once; keep one"),
                 );
             }
@@ -352,7 +388,7 @@ impl Validator {
         Some(v)
     }
 
-    fn bool(&mut self, v: &Json, path: &str) -> Option<bool> {
+    fn bool(&mut self, v: &Json, path: At) -> Option<bool> {
         match v {
             Json::Bool(b) => Some(*b),
             _ => {
@@ -365,7 +401,7 @@ impl Validator {
         }
     }
 
-    fn u32_in(&mut self, v: &Json, path: &str, max: u32, min: u32) -> Option<u32> {
+    fn u32_in(&mut self, v: &Json, path: At, max: u32, min: u32) -> Option<u32> {
         match v.as_u64() {
             Some(n) if n >= u64::from(min) && n <= u64::from(max) => u32::try_from(n).ok(),
             _ => {
@@ -378,7 +414,7 @@ impl Validator {
         }
     }
 
-    fn str<'v>(&mut self, v: &'v Json, path: &str) -> Option<&'v str> {
+    fn str<'v>(&mut self, v: &'v Json, path: At) -> Option<&'v str> {
         match v {
             Json::Str(s) => Some(s),
             _ => {
@@ -390,7 +426,7 @@ impl Validator {
 
     /// The strings of an array with their indexes. Paths are formatted only
     /// for errors: a 10,000-entry list must not cost 10,000 `format!`s.
-    fn strings<'v>(&mut self, v: &'v Json, path: &str) -> Vec<(&'v str, usize)> {
+    fn strings<'v>(&mut self, v: &'v Json, path: At) -> Vec<(&'v str, usize)> {
         let Json::Array(items) = v else {
             self.error(
                 path,
@@ -403,7 +439,7 @@ impl Validator {
             match item {
                 Json::Str(s) => out.push((&**s, i)),
                 _ => {
-                    self.str(item, &item_path(path, i));
+                    self.str(item, path.index(i));
                 }
             }
         }
@@ -411,7 +447,7 @@ impl Validator {
     }
 
     fn policy(&mut self, v: &Json) -> Option<Policy> {
-        let map = self.object(v, "", &TOP_FIELDS)?;
+        let map = self.object(v, ROOT, &TOP_FIELDS)?;
         match map.get("version") {
             None => self.error("version", "missing; expected 1"),
             Some(v) if v.as_u64() == Some(1) => {}
@@ -421,14 +457,14 @@ impl Validator {
             ),
         }
         if let Some(s) = map.get("$schema") {
-            self.str(s, "$schema");
+            self.str(s, ROOT.field("$schema"));
         }
         let debug = map
             .get("debug")
-            .and_then(|d| self.bool(d, "debug"))
+            .and_then(|d| self.bool(d, ROOT.field("debug")))
             .unwrap_or(false);
         let base = match map.get("cors") {
-            Some(c) => self.cors_layer(c, "cors"),
+            Some(c) => self.cors_layer(c, ROOT.field("cors")),
             None => CorsLayer::default(),
         };
         let defaults = self.merge(&base, &CorsLayer::default());
@@ -483,16 +519,16 @@ impl Validator {
     }
 
     fn route(&mut self, v: &Json, index: usize, base: &CorsLayer) -> Option<Route> {
-        let path = format!("routes[{index}]");
-        let map = self.object(v, &path, &ROUTE_FIELDS)?;
+        let path = ROUTES.index(index);
+        let map = self.object(v, path, &ROUTE_FIELDS)?;
         let required = |this: &mut Self, field: &str| -> Option<String> {
-            let p = join(&path, field);
+            let p = path.field(field);
             match map.get(field) {
                 None => {
                     this.error(p, "missing; this field is required");
                     None
                 }
-                Some(v) => this.str(v, &p).map(str::to_string),
+                Some(v) => this.str(v, p).map(str::to_string),
             }
         };
         let name = required(self, "name");
@@ -501,27 +537,27 @@ impl Validator {
         let name = name.filter(|n| {
             let ok = !n.is_empty();
             if !ok {
-                self.error(join(&path, "name"), "must not be empty");
+                self.error(path.field("name"), "must not be empty");
             }
             ok
         });
-        let prefix = prefix.filter(|p| self.check_prefix(p, &join(&path, "path_prefix")));
+        let prefix = prefix.filter(|p| self.check_prefix(p, path.field("path_prefix")));
         let upstream = upstream.and_then(|u| {
             parse_upstream(&u)
-                .map_err(|m| self.error(join(&path, "upstream"), m))
+                .map_err(|m| self.error(path.field("upstream"), m))
                 .ok()
         });
         let strip_prefix = match map.get("strip_prefix") {
-            Some(v) => self.bool(v, &join(&path, "strip_prefix")),
+            Some(v) => self.bool(v, path.field("strip_prefix")),
             None => Some(false),
         };
         let timeout_ms = match map.get("timeout_ms") {
-            Some(v) => self.u32_in(v, &join(&path, "timeout_ms"), MAX_TIMEOUT_MS, 1),
+            Some(v) => self.u32_in(v, path.field("timeout_ms"), MAX_TIMEOUT_MS, 1),
             None => Some(DEFAULT_TIMEOUT_MS),
         };
-        let cors_path = join(&path, "cors");
+        let cors_path = path.field("cors");
         let layer = match map.get("cors") {
-            Some(c) => self.cors_layer(c, &cors_path),
+            Some(c) => self.cors_layer(c, cors_path),
             None => CorsLayer::default(),
         };
         let cors = self.merge(base, &layer);
@@ -536,7 +572,7 @@ impl Validator {
         })
     }
 
-    fn check_prefix(&mut self, p: &str, path: &str) -> bool {
+    fn check_prefix(&mut self, p: &str, path: At) -> bool {
         let problem = if !p.starts_with('/') {
             Some("must start with \"/\"")
         } else if p.contains(['?', '#']) {
@@ -554,49 +590,53 @@ impl Validator {
         problem.is_none()
     }
 
-    fn cors_layer(&mut self, v: &Json, path: &str) -> CorsLayer {
+    fn cors_layer<'p>(&mut self, v: &Json, path: At<'p>) -> CorsLayer<'p> {
         let mut layer = CorsLayer {
-            path: path.to_string(),
+            path,
             ..CorsLayer::default()
         };
         let Some(map) = self.object(v, path, &CORS_FIELDS) else {
             return layer;
         };
         if let Some(v) = map.get("allow_origins") {
-            let p = join(path, "allow_origins");
+            let p = path.field("allow_origins");
             let mut patterns = Vec::new();
-            for (s, i) in self.strings(v, &p) {
+            for (s, i) in self.strings(v, p) {
                 match parse_pattern(s) {
                     Ok(pat) => patterns.push(pat),
-                    Err(e) => self.error(item_path(&p, i), e.to_string()),
+                    Err(e) => self.error(p.index(i), e.to_string()),
                 }
             }
             let mut set = OriginSet::from_patterns(patterns);
-            if let Some(i) = self.tables.iter().position(|(at, _)| *at == p) {
-                set = set.with_table(self.tables.swap_remove(i).1);
+            // Only a compiled policy has tables: a JSON one renders no path.
+            if !self.tables.is_empty() {
+                let p = p.to_string();
+                if let Some(i) = self.tables.iter().position(|(at, _)| *at == p) {
+                    set = set.with_table(self.tables.swap_remove(i).1);
+                }
             }
             layer.allow_origins = Some(Arc::new(set));
         }
         if let Some(v) = map.get("allow_methods") {
-            let list = self.method_list(v, &join(path, "allow_methods"));
+            let list = self.method_list(v, path.field("allow_methods"));
             layer.allow_methods = Some(Arc::new(list));
         }
         if let Some(v) = map.get("allow_headers") {
-            let list = self.header_list(v, &join(path, "allow_headers"), HeaderListKind::Allow);
+            let list = self.header_list(v, path.field("allow_headers"), HeaderListKind::Allow);
             layer.allow_headers = Some(Arc::new(list));
         }
         if let Some(v) = map.get("expose_headers") {
-            let list = self.header_list(v, &join(path, "expose_headers"), HeaderListKind::Expose);
+            let list = self.header_list(v, path.field("expose_headers"), HeaderListKind::Expose);
             layer.expose_headers = Some(Arc::new(list));
         }
         if let Some(v) = map.get("allow_credentials") {
-            layer.allow_credentials = self.bool(v, &join(path, "allow_credentials"));
+            layer.allow_credentials = self.bool(v, path.field("allow_credentials"));
         }
         if let Some(v) = map.get("max_age_secs") {
-            layer.max_age_secs = self.u32_in(v, &join(path, "max_age_secs"), MAX_MAX_AGE_SECS, 0);
+            layer.max_age_secs = self.u32_in(v, path.field("max_age_secs"), MAX_MAX_AGE_SECS, 0);
         }
         if let Some(v) = map.get("allow_private_network") {
-            layer.allow_private_network = self.bool(v, &join(path, "allow_private_network"));
+            layer.allow_private_network = self.bool(v, path.field("allow_private_network"));
         }
         if let Some(v) = map.get("on_disallowed_origin") {
             layer.on_disallowed_origin = match v.as_str() {
@@ -604,7 +644,7 @@ impl Validator {
                 Some("forward") => Some(OnDisallowed::Forward),
                 _ => {
                     self.error(
-                        join(path, "on_disallowed_origin"),
+                        path.field("on_disallowed_origin"),
                         format!("expected \"reject\" or \"forward\", found {v}"),
                     );
                     None
@@ -614,11 +654,11 @@ impl Validator {
         layer
     }
 
-    fn method_list(&mut self, v: &Json, path: &str) -> NameList {
+    fn method_list(&mut self, v: &Json, path: At) -> NameList {
         let mut wildcard = false;
         let mut names: Vec<String> = Vec::new();
         for (m, i) in self.strings(v, path) {
-            let p = || item_path(path, i);
+            let p = || path.index(i);
             if m == "*" {
                 wildcard = true;
             } else if !is_token(m.as_bytes()) {
@@ -640,11 +680,11 @@ impl Validator {
         NameList::new(wildcard, names)
     }
 
-    fn header_list(&mut self, v: &Json, path: &str, kind: HeaderListKind) -> NameList {
+    fn header_list(&mut self, v: &Json, path: At, kind: HeaderListKind) -> NameList {
         let mut wildcard = false;
         let mut names: Vec<String> = Vec::new();
         for (h, i) in self.strings(v, path) {
-            let p = || item_path(path, i);
+            let p = || path.index(i);
             let lower = h.to_ascii_lowercase();
             if h == "*" {
                 wildcard = true;
@@ -673,14 +713,14 @@ impl Validator {
     fn merge(&mut self, base: &CorsLayer, over: &CorsLayer) -> Option<CorsConfig> {
         /// The overriding value if set, else the default, with the path of
         /// the `cors` object it was written in.
-        fn pick<'l, T>(
-            base: &'l CorsLayer,
-            over: &'l CorsLayer,
-            field: impl Fn(&CorsLayer) -> &Option<T>,
-        ) -> Option<(&'l T, &'l str)> {
+        fn pick<'l, 'p, T>(
+            base: &'l CorsLayer<'p>,
+            over: &'l CorsLayer<'p>,
+            field: impl Fn(&'l CorsLayer<'p>) -> &'l Option<T>,
+        ) -> Option<(&'l T, At<'p>)> {
             [over, base]
                 .into_iter()
-                .find_map(|l| field(l).as_ref().map(|v| (v, l.path.as_str())))
+                .find_map(|l| field(l).as_ref().map(|v| (v, l.path)))
         }
         let origins = pick(base, over, |l| &l.allow_origins);
         let credentials = pick(base, over, |l| &l.allow_credentials);
@@ -689,10 +729,12 @@ impl Validator {
         let expose = pick(base, over, |l| &l.expose_headers);
         let before = self.errors.len();
         if let Some((true, cred_at)) = credentials {
-            let why = format!("allow_credentials is true (at {}) and browsers read \"*\" literally when credentials are included", join(cred_at, "allow_credentials"));
+            let why = || {
+                format!("allow_credentials is true (at {}) and browsers read \"*\" literally when credentials are included", cred_at.field("allow_credentials"))
+            };
             if let Some((set, at)) = origins {
                 if set.allows_any() {
-                    self.error(join(at, "allow_origins"), format!("\"*\" cannot be combined with credentials: {why}; list the origins instead"));
+                    self.error(at.field("allow_origins"), format!("\"*\" cannot be combined with credentials: {}; list the origins instead", why()));
                 }
             }
             for (list, field, what) in [
@@ -702,7 +744,7 @@ impl Validator {
             ] {
                 if let Some((l, at)) = list {
                     if l.wildcard {
-                        self.error(join(at, field), format!("\"*\" cannot be combined with credentials: {why}; list the {what} instead"));
+                        self.error(at.field(field), format!("\"*\" cannot be combined with credentials: {}; list the {what} instead", why()));
                     }
                 }
             }
@@ -710,7 +752,7 @@ impl Validator {
         if self.errors.len() != before {
             return None;
         }
-        let list = |l: Option<(&Arc<NameList>, &str)>, default: &[&str]| {
+        let list = |l: Option<(&Arc<NameList>, At)>, default: &[&str]| {
             l.map(|(l, _)| Arc::clone(l)).unwrap_or_else(|| {
                 Arc::new(NameList::new(
                     false,
