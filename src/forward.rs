@@ -277,7 +277,13 @@ fn copy_body(from: &IncomingBody, to: &OutgoingBody) -> Result<(), BodyError> {
     result
 }
 
+/// The most one `blocking-write-and-flush` may take (WASI 0.2).
+const SMALL_WRITE: usize = 4096;
+
 fn copy_stream(input: &InputStream, output: &OutputStream) -> Result<(), BodyError> {
+    // Bytes written since the last flush: an empty body (most requests) or
+    // one small chunk (most API responses) needs no separate flush.
+    let mut unflushed = false;
     loop {
         let chunk = match input.blocking_read(CHUNK) {
             Ok(c) => c,
@@ -286,6 +292,12 @@ fn copy_stream(input: &InputStream, output: &OutputStream) -> Result<(), BodyErr
                 return Err(BodyError::Read(e.to_debug_string()))
             }
         };
+        if chunk.len() <= SMALL_WRITE {
+            // One host call where check-write + write (+ flush) are three.
+            output.blocking_write_and_flush(&chunk).map_err(write_err)?;
+            unflushed = false;
+            continue;
+        }
         let mut rest = chunk.as_slice();
         while !rest.is_empty() {
             let permit = output.check_write().map_err(write_err)?;
@@ -299,8 +311,12 @@ fn copy_stream(input: &InputStream, output: &OutputStream) -> Result<(), BodyErr
             output.write(&rest[..n]).map_err(write_err)?;
             rest = &rest[n..];
         }
+        unflushed = true;
     }
-    output.blocking_flush().map_err(write_err)
+    if unflushed {
+        output.blocking_flush().map_err(write_err)?;
+    }
+    Ok(())
 }
 
 fn write_err(e: StreamError) -> BodyError {

@@ -162,31 +162,35 @@ fn forward_mode_sends_no_cors_headers_at_all() {
 }
 
 #[test]
-fn three_mebibyte_bodies_stream_both_ways() {
+fn bodies_of_every_size_stream_both_ways() {
     let up = Upstream::start();
     let gw = Gateway::builder().policy(policy(&up.url())).start();
-    let n = 3 * 1024 * 1024;
-    let body = pattern(n);
-    let r = gw.request(
-        "POST",
-        "/api/upload",
-        &[
-            ("origin", APP),
-            ("content-type", "application/octet-stream"),
-        ],
-        body.clone(),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let seen = up.last().unwrap();
-    assert_eq!(seen.body_len, n);
-    assert_eq!(seen.body_sha256, sha256_hex(&body));
+    // Around the gateway's two write paths (one write-and-flush for a chunk
+    // of up to 4 KiB, check-write + write + flush above), and a body of many
+    // 64 KiB chunks.
+    for n in [1, 4096, 4097, 3 * 1024 * 1024] {
+        let body = pattern(n);
+        let r = gw.request(
+            "POST",
+            "/api/upload",
+            &[
+                ("origin", APP),
+                ("content-type", "application/octet-stream"),
+            ],
+            body.clone(),
+        );
+        assert_eq!(r.status, 200, "{n} bytes: {}", r.text());
+        let seen = up.last().unwrap();
+        assert_eq!(seen.body_len, n);
+        assert_eq!(seen.body_sha256, sha256_hex(&body), "{n} bytes up");
 
-    let r = gw.get(&format!("/api/bytes/{n}"), &[("origin", APP)]);
-    assert_eq!(r.status, 200);
-    assert_eq!(r.body_error, None);
-    assert_eq!(r.body.len(), n);
-    assert!(r.body == body, "response body differs");
-    assert_eq!(r.header("access-control-allow-origin"), Some(APP));
+        let r = gw.get(&format!("/api/bytes/{n}"), &[("origin", APP)]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body_error, None);
+        assert_eq!(r.body.len(), n);
+        assert!(r.body == body, "{n} bytes down: response body differs");
+        assert_eq!(r.header("access-control-allow-origin"), Some(APP));
+    }
 }
 
 #[test]
