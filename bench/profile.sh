@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Where one preflight's host CPU goes, per request: `perf` over a `wrk` run of
+# a component on `wasmtime serve --profile perfmap` (guest functions get their
+# names from the perf map; build unstripped to see them, as below).
+#
+#   bench/profile.sh                          # the gateway, 10-origin policy file, fresh instances
+#   REUSE=1000 bench/profile.sh               # with instance reuse
+#   ENV=1 bench/profile.sh                    # policy from CORS_POLICY instead of the file
+#   bench/profile.sh target/wasm32-wasip2/release/bench_hello_sdk.wasm   # the floor, same flags
+#
+# Prints µs of host CPU per request by shared object ("guest" = the component's
+# compiled code), the hottest symbols, the time in page faults by the code
+# that faulted, and inclusive guest time for a few functions of interest.
+# Compare two components or two builds by running it twice; the machine's
+# noise is ±10%, so look for differences larger than that, or repeat.
+# Needs perf (Debian: linux-perf), wrk, wasmtime (scripts/setup.sh), python3.
+set -euo pipefail
+export PATH="$HOME/.cargo/bin:$PATH"
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-4}
+CONNS=${CONNS:-8}
+REUSE=${REUSE:-}
+for tool in perf wrk wasmtime python3 curl; do
+    command -v "$tool" >/dev/null || { echo "SETUP: $tool not found (perf: apt-get install linux-perf; wasmtime: scripts/setup.sh)" >&2; exit 1; }
+done
+
+WASM=${1:-}
+if [ -z "$WASM" ]; then
+    echo "== building the gateway unstripped (release profile, symbols kept for the perf map)"
+    CARGO_PROFILE_RELEASE_STRIP=false cargo build -q --locked --release --target wasm32-wasip2 \
+        -p cors-gateway --target-dir target/profile
+    WASM=target/profile/wasm32-wasip2/release/cors_gateway.wasm
+fi
+
+TMP=$(mktemp -d)
+SERVER=
+cleanup() {
+    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# The 10-origin policy of bench/e2e.sh, written long ago (as one in service is).
+mkdir -p "$TMP/policies"
+python3 - >"$TMP/policies/policy.json" <<'EOF'
+import json
+origins = [f"https://*.tenant{i}.example.net" if i % 10 == 9 else f"https://app{i}.example.com" for i in range(10)]
+print(json.dumps({"version": 1,
+    "cors": {"allow_origins": origins, "allow_methods": ["GET", "POST", "PUT", "DELETE"],
+             "allow_headers": ["content-type", "authorization", "x-trace-id"],
+             "expose_headers": ["x-request-id"], "allow_credentials": True, "max_age_secs": 600},
+    "routes": [{"name": "api", "path_prefix": "/api/", "upstream": "http://127.0.0.1:9"}]}))
+EOF
+touch -d '-10 minutes' "$TMP/policies/policy.json"
+cat >"$TMP/preflight.lua" <<'EOF'
+wrk.method = "OPTIONS"
+wrk.headers["Access-Control-Request-Method"] = "POST"
+wrk.headers["Access-Control-Request-Headers"] = "content-type,x-trace-id"
+EOF
+
+args=()
+[ -n "$REUSE" ] && args+=(--max-instance-reuse-count "$REUSE")
+[ -n "${ENV:-}" ] && args+=(--env "CORS_POLICY=$(cat "$TMP/policies/policy.json")")
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+wasmtime serve --profile perfmap -Scli --addr "127.0.0.1:$PORT" --dir "$TMP/policies::/policies" \
+    "${args[@]}" "$WASM" 2>"$TMP/serve.log" &
+SERVER=$!
+for _ in $(seq 1 300); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+URL="http://127.0.0.1:$PORT/api/orders"
+wrk -t1 -c"$CONNS" -d1s -s "$TMP/preflight.lua" -H "Origin: https://app0.example.com" "$URL" >/dev/null
+
+perf record -q -F 2000 -g -o "$TMP/perf.data" -p "$SERVER" -- sleep "$DURATION" >/dev/null 2>&1 &
+PERF=$!
+out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/preflight.lua" -H "Origin: https://app0.example.com" "$URL")
+wait "$PERF"
+grep -q "Non-2xx" <<<"$out" && { echo "!! the component answered errors during the run" >&2; exit 1; }
+REQUESTS=$(awk '/requests in/ {print $1}' <<<"$out")
+echo "== $WASM (${REUSE:+reuse $REUSE, }${ENV:+policy from CORS_POLICY, }$REQUESTS requests in ${DURATION} s)"
+perf script -i "$TMP/perf.data" 2>/dev/null >"$TMP/perf.txt"
+python3 - "$TMP/perf.txt" "$REQUESTS" 2000 <<'EOF'
+import collections, re, sys
+path, requests, hz = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+us = lambda samples: samples * 1e6 / hz / requests  # µs of CPU per request
+by_dso, by_sym, faults, incl = (collections.Counter() for _ in range(4))
+interest = ["Policy::from_json", "compiled::load", "policy_file::read", "portable_source",
+            "decision::decide", "RequestView::from_headers", "respond::send", "forward::forward"]
+total = 0
+frame = re.compile(r"^\s*[0-9a-f]+ (.*) \((.*)\)$")
+for block in open(path, errors="replace").read().split("\n\n"):
+    frames = [m.groups() for m in map(frame.match, block.split("\n")[1:]) if m]
+    if not frames:
+        continue
+    total += 1
+    sym, dso = frames[0]
+    dso = "guest" if dso.startswith("/tmp/perf-") else dso.rsplit("/", 1)[-1]
+    by_dso[dso] += 1
+    by_sym[(dso, re.sub(r"(::h[0-9a-f]{16})?\+0x[0-9a-f]+$", "", sym)[:100])] += 1
+    names = [f[0] for f in frames]
+    fault = next((i for i, n in enumerate(names) if n.startswith("asm_exc_page_fault")), None)
+    if fault is not None and fault + 1 < len(frames):
+        faults[re.sub(r"(::h[0-9a-f]{16})?\+0x[0-9a-f]+$", "", names[fault + 1])[:100]] += 1
+    for key in interest:
+        if any(key in n for n in names):
+            incl[key] += 1
+print(f"host CPU per request: {us(total):.1f} µs")
+print("by shared object:")
+for dso, n in by_dso.most_common(8):
+    print(f"  {us(n):7.1f} µs  {dso}")
+print("hottest symbols:")
+for (dso, sym), n in by_sym.most_common(25):
+    print(f"  {us(n):7.1f} µs  {dso if dso.startswith('[') else f'[{dso}]'} {sym}")
+print(f"page faults: {us(sum(faults.values())):.1f} µs, by the code that faulted (a write to a page")
+print("  read before, or to the module's data image, copies it and flushes the other cores' TLBs):")
+for sym, n in faults.most_common(8):
+    print(f"  {us(n):7.1f} µs  {sym}")
+print("guest functions, inclusive:")
+for key in interest:
+    if incl[key]:
+        print(f"  {us(incl[key]):7.1f} µs  {key}")
+EOF
