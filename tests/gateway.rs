@@ -287,21 +287,46 @@ fn env_policy_takes_precedence_over_the_file() {
     assert_eq!(j["policy"]["sha256"], sha256_hex(env_doc.as_bytes()));
 }
 
+/// The flags the README recommends for hosts without instance reuse: a
+/// finished instance's memory is zeroed in place and its slot reused.
+const POOLING_FLAGS: &[&str] = &[
+    "-O",
+    "pooling-allocator=y",
+    "-O",
+    "pooling-memory-keep-resident=4194304",
+    "-O",
+    "pooling-table-keep-resident=65536",
+];
+
 #[test]
 fn a_policy_edit_is_in_force_for_the_next_request() {
-    let up = Upstream::start();
-    let gw = Gateway::builder().policy(policy(&up.url())).start();
-    assert_eq!(gw.get("/api/x", &[("origin", APP)]).status, 200);
-    let v2 = policy_with(&up.url(), &["https://new.example"], r#""timeout_ms": 1000"#);
-    gw.write_policy(&v2);
-    assert_eq!(gw.get("/api/x", &[("origin", APP)]).status, 403);
-    assert_eq!(
-        gw.get("/api/x", &[("origin", "https://new.example")])
-            .status,
-        200
-    );
-    let j = gw.get("/.well-known/cors-gateway/health", &[]).json();
-    assert_eq!(j["policy"]["sha256"], sha256_hex(v2.as_bytes()));
+    for flags in [&[][..], POOLING_FLAGS] {
+        let up = Upstream::start();
+        let gw = Gateway::builder()
+            .policy(policy(&up.url()))
+            .wasmtime_flags(flags)
+            .start();
+        assert_eq!(
+            gw.get("/api/x", &[("origin", APP)]).status,
+            200,
+            "{flags:?}"
+        );
+        let v2 = policy_with(&up.url(), &["https://new.example"], r#""timeout_ms": 1000"#);
+        gw.write_policy(&v2);
+        assert_eq!(
+            gw.get("/api/x", &[("origin", APP)]).status,
+            403,
+            "{flags:?}"
+        );
+        assert_eq!(
+            gw.get("/api/x", &[("origin", "https://new.example")])
+                .status,
+            200,
+            "{flags:?}"
+        );
+        let j = gw.get("/.well-known/cors-gateway/health", &[]).json();
+        assert_eq!(j["policy"]["sha256"], sha256_hex(v2.as_bytes()));
+    }
 }
 
 #[test]

@@ -99,6 +99,7 @@ pub struct GatewayBuilder {
     policy: Option<String>,
     env: Vec<(String, String)>,
     reuse: Option<u32>,
+    wasmtime_flags: Vec<String>,
     addr: Option<SocketAddr>,
     mount: Option<PathBuf>,
     inherit_stderr: bool,
@@ -119,6 +120,12 @@ impl GatewayBuilder {
     /// `--max-instance-reuse-count N`.
     pub fn reuse(mut self, n: u32) -> Self {
         self.reuse = Some(n);
+        self
+    }
+
+    /// More `wasmtime serve` flags (e.g. the pooling allocator's).
+    pub fn wasmtime_flags(mut self, flags: &[&str]) -> Self {
+        self.wasmtime_flags = flags.iter().map(|s| s.to_string()).collect();
         self
     }
 
@@ -171,6 +178,7 @@ impl GatewayBuilder {
         if let Some(n) = self.reuse {
             cmd.arg("--max-instance-reuse-count").arg(n.to_string());
         }
+        cmd.args(&self.wasmtime_flags);
         cmd.arg(&wasm);
         cmd.stdout(Stdio::null()).stderr(if self.inherit_stderr {
             Stdio::inherit()
