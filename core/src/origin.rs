@@ -786,4 +786,26 @@ mod tests {
             assert!(parse_pattern(bad).is_err(), "{bad:?} must be an error");
         }
     }
+
+    proptest::proptest! {
+        /// The one-pass host check accepts exactly what the rule says: labels
+        /// of [a-z0-9_-], none empty, one optional trailing dot (written here
+        /// the plain way, with `split`).
+        #[test]
+        fn host_check_is_the_label_rule(h in "[aZ0._-]{0,8}|\\[[a:.]{0,4}\\]?") {
+            let rule = if h.starts_with('[') {
+                is_canonical_host(&h) // the IPv6 branch is unchanged
+            } else {
+                let body = h.strip_suffix('.').unwrap_or(&h);
+                !body.is_empty()
+                    && body.split('.').all(|l| {
+                        !l.is_empty()
+                            && l.bytes().all(|c| {
+                                c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_'
+                            })
+                    })
+            };
+            proptest::prop_assert_eq!(is_canonical_host(&h), rule, "{:?}", h);
+        }
+    }
 }
