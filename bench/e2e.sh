@@ -64,35 +64,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { # port
-    for _ in $(seq 1 300); do
-        curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
-        sleep 0.1
-    done
-    echo "server on port $1 did not start" >&2
-    exit 1
-}
+. bench/common.sh
 
 UP_PORT=$(free_port)
 target/release/bench-upstream "$UP_PORT" >/dev/null &
 PIDS+=($!)
 wait_http "$UP_PORT"
 
-# Policies of 10 and 10,000 origins (9 in 10 exact, 1 in 10 subdomain
-# patterns, as core/benches/common does); the request origin is in the middle.
+# Policies of 10 and 10,000 origins (bench/common.sh); the request origin is
+# in the middle.
 for n in 10 10000; do
     mkdir -p "$TMP/p$n"
-    python3 - "$n" "$UP_PORT" >"$TMP/p$n/policy.json" <<'EOF'
-import json, sys
-n, port = int(sys.argv[1]), sys.argv[2]
-origins = [f"https://*.tenant{i}.example.net" if i % 10 == 9 else f"https://app{i}.example.com" for i in range(n)]
-print(json.dumps({"version": 1,
-    "cors": {"allow_origins": origins, "allow_methods": ["GET", "POST", "PUT", "DELETE"],
-             "allow_headers": ["content-type", "authorization", "x-trace-id"],
-             "expose_headers": ["x-request-id"], "allow_credentials": True, "max_age_secs": 600},
-    "routes": [{"name": "api", "path_prefix": "/api/", "upstream": f"http://127.0.0.1:{port}"}]}))
-EOF
+    bench_policy "$n" "http://127.0.0.1:$UP_PORT" >"$TMP/p$n/policy.json"
 done
 # A policy in service was last edited a while ago: a reused instance then
 # trusts the file's stamp at once instead of re-reading the file on every
@@ -113,14 +96,7 @@ ORIGIN_10K="https://app5000.example.com"
 # the pass-through sets the same on its outbound call.
 TIMEOUT_MS=30000
 
-cat >"$TMP/preflight.lua" <<'EOF'
-wrk.method = "OPTIONS"
-wrk.headers["Access-Control-Request-Method"] = "POST"
-wrk.headers["Access-Control-Request-Headers"] = "content-type,x-trace-id"
-EOF
-cat >"$TMP/get.lua" <<'EOF'
-wrk.method = "GET"
-EOF
+write_wrk_scripts "$TMP"
 
 # nginx: the same preflight answer with add_header/return 204, the same proxy.
 if [ "$NGINX" = 1 ]; then

@@ -42,31 +42,20 @@ cleanup() {
 trap cleanup EXIT
 
 # The 10-origin policy of bench/e2e.sh, written long ago (as one in service is).
+. bench/common.sh
 mkdir -p "$TMP/policies"
-python3 - >"$TMP/policies/policy.json" <<'EOF'
-import json
-origins = [f"https://*.tenant{i}.example.net" if i % 10 == 9 else f"https://app{i}.example.com" for i in range(10)]
-print(json.dumps({"version": 1,
-    "cors": {"allow_origins": origins, "allow_methods": ["GET", "POST", "PUT", "DELETE"],
-             "allow_headers": ["content-type", "authorization", "x-trace-id"],
-             "expose_headers": ["x-request-id"], "allow_credentials": True, "max_age_secs": 600},
-    "routes": [{"name": "api", "path_prefix": "/api/", "upstream": "http://127.0.0.1:9"}]}))
-EOF
+bench_policy 10 http://127.0.0.1:9 >"$TMP/policies/policy.json"
 touch -d '-10 minutes' "$TMP/policies/policy.json"
-cat >"$TMP/preflight.lua" <<'EOF'
-wrk.method = "OPTIONS"
-wrk.headers["Access-Control-Request-Method"] = "POST"
-wrk.headers["Access-Control-Request-Headers"] = "content-type,x-trace-id"
-EOF
+write_wrk_scripts "$TMP"
 
 args=()
 [ -n "$REUSE" ] && args+=(--max-instance-reuse-count "$REUSE")
 [ -n "${ENV:-}" ] && args+=(--env "CORS_POLICY=$(cat "$TMP/policies/policy.json")")
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 wasmtime serve --profile perfmap -Scli --addr "127.0.0.1:$PORT" --dir "$TMP/policies::/policies" \
     "${args[@]}" "$WASM" 2>"$TMP/serve.log" &
 SERVER=$!
-for _ in $(seq 1 300); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+wait_http "$PORT"
 URL="http://127.0.0.1:$PORT/api/orders"
 wrk -t1 -c"$CONNS" -d1s -s "$TMP/preflight.lua" -H "Origin: https://app0.example.com" "$URL" >/dev/null
 

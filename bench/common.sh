@@ -1,0 +1,41 @@
+# Shared by bench/e2e.sh and bench/profile.sh (sourced, not run): the
+# benchmark policy, the wrk scripts, free ports and waiting for a server.
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_http() { # port
+    for _ in $(seq 1 300); do
+        curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+        sleep 0.1
+    done
+    echo "server on port $1 did not start" >&2
+    exit 1
+}
+
+# bench_policy N UPSTREAM_URL: the policy of N origins (9 in 10 exact, 1 in 10
+# subdomain patterns, as core/benches/common does) with one route, /api/.
+bench_policy() {
+    python3 - "$1" "$2" <<'EOF'
+import json, sys
+n, upstream = int(sys.argv[1]), sys.argv[2]
+origins = [f"https://*.tenant{i}.example.net" if i % 10 == 9 else f"https://app{i}.example.com" for i in range(n)]
+print(json.dumps({"version": 1,
+    "cors": {"allow_origins": origins, "allow_methods": ["GET", "POST", "PUT", "DELETE"],
+             "allow_headers": ["content-type", "authorization", "x-trace-id"],
+             "expose_headers": ["x-request-id"], "allow_credentials": True, "max_age_secs": 600},
+    "routes": [{"name": "api", "path_prefix": "/api/", "upstream": upstream}]}))
+EOF
+}
+
+# write_wrk_scripts DIR: DIR/preflight.lua (the preflight every benchmark
+# sends) and DIR/get.lua.
+write_wrk_scripts() {
+    cat >"$1/preflight.lua" <<'EOF'
+wrk.method = "OPTIONS"
+wrk.headers["Access-Control-Request-Method"] = "POST"
+wrk.headers["Access-Control-Request-Headers"] = "content-type,x-trace-id"
+EOF
+    cat >"$1/get.lua" <<'EOF'
+wrk.method = "GET"
+EOF
+}
