@@ -253,6 +253,7 @@ impl std::error::Error for PolicyErrors {}
 
 /// The `cors` object as written at one level, before merging. Lists are
 /// compiled once per layer and shared (`Arc`) by every route that inherits them.
+#[derive(Default)]
 struct CorsLayer<'a> {
     /// JSON path of this `cors` object, for messages.
     path: At<'a>,
@@ -295,8 +296,9 @@ struct Validator {
 /// The JSON path of a value, rendered (`routes[1].cors.allow_origins[0]`) only
 /// when a message needs it: a host without instance reuse validates the policy
 /// on every request, and formatting every field's path cost a fifth of that.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 enum At<'a> {
+    #[default]
     Root,
     Field(&'a At<'a>, &'a str),
     Index(&'a At<'a>, usize),
@@ -321,22 +323,6 @@ impl fmt::Display for At<'_> {
             At::Field(At::Root, name) => f.write_str(name),
             At::Field(parent, name) => write!(f, "{parent}.{name}"),
             At::Index(parent, i) => write!(f, "{parent}[{i}]"),
-        }
-    }
-}
-
-impl Default for CorsLayer<'_> {
-    fn default() -> Self {
-        CorsLayer {
-            path: ROOT,
-            allow_origins: None,
-            allow_methods: None,
-            allow_headers: None,
-            expose_headers: None,
-            allow_credentials: None,
-            max_age_secs: None,
-            allow_private_network: None,
-            on_disallowed_origin: None,
         }
     }
 }
