@@ -277,9 +277,6 @@ fn copy_body(from: &IncomingBody, to: &OutgoingBody) -> Result<(), BodyError> {
     result
 }
 
-/// The most one `blocking-write-and-flush` may take (WASI 0.2).
-const SMALL_WRITE: usize = 4096;
-
 fn copy_stream(input: &InputStream, output: &OutputStream) -> Result<(), BodyError> {
     // Bytes written since the last flush: an empty body (most requests) or
     // one small chunk (most API responses) needs no separate flush.
@@ -292,7 +289,7 @@ fn copy_stream(input: &InputStream, output: &OutputStream) -> Result<(), BodyErr
                 return Err(BodyError::Read(e.to_debug_string()))
             }
         };
-        if chunk.len() <= SMALL_WRITE {
+        if chunk.len() <= respond::MAX_WRITE_AND_FLUSH {
             // One host call where check-write + write (+ flush) are three.
             output.blocking_write_and_flush(&chunk).map_err(write_err)?;
             unflushed = false;

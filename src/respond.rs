@@ -36,6 +36,9 @@ impl<'a> Head<'a> {
     }
 }
 
+/// The most one `blocking-write-and-flush` may take (WASI 0.2).
+pub const MAX_WRITE_AND_FLUSH: usize = 4096;
+
 /// Sends a complete response with a small body.
 pub fn send(out: ResponseOutparam, head: Head<'_>, body: &[u8]) {
     let mut headers = head.headers;
@@ -56,8 +59,7 @@ pub fn send(out: ResponseOutparam, head: Head<'_>, body: &[u8]) {
     // calls (open, drop) on the hottest path.
     if !body.is_empty() {
         if let Ok(stream) = out_body.write() {
-            // blocking_write_and_flush takes at most 4096 bytes per call.
-            for chunk in body.chunks(4096) {
+            for chunk in body.chunks(MAX_WRITE_AND_FLUSH) {
                 if stream.blocking_write_and_flush(chunk).is_err() {
                     return;
                 }
