@@ -233,7 +233,7 @@ pub fn handle(
                 Err(e) => return error(out, 503, &format!("cannot read {PREVIOUS_KEY}: {e:?}")),
             };
             // It validated when it was stored; a store edited by hand may differ.
-            if let Err(e) = source::parse(&previous.as_slice().into()) {
+            if let Err(e) = source::parse(&std::sync::Arc::new(previous.clone())) {
                 return error(out, 409, &format!("previous version is invalid: {e}"));
             }
             let swapped = store.set(POLICY_KEY, &previous).and_then(|()| match &stored {

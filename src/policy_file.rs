@@ -60,7 +60,7 @@ impl Stamp {
 
 struct Watched {
     path: String,
-    bytes: Arc<[u8]>,
+    bytes: Arc<Vec<u8>>,
     /// `None` until a second request: a fresh instance never pays for a stat.
     stamp: Option<Stamp>,
     /// When `stamp` was first seen, and the last read that confirmed the
@@ -83,7 +83,7 @@ thread_local! {
 
 /// The file's content: the cached bytes when the stamp proves them current,
 /// else a fresh read.
-pub fn read(path: &str) -> std::io::Result<Arc<[u8]>> {
+pub fn read(path: &str) -> std::io::Result<Arc<Vec<u8>>> {
     let known = WATCHED.with(|w| w.borrow().as_ref().is_some_and(|w| w.path == path));
     // Stat before reading: content read after the stat is at least as new as
     // the stamp, never older.
@@ -136,11 +136,10 @@ pub fn read(path: &str) -> std::io::Result<Arc<[u8]>> {
     })
 }
 
-/// Reads a whole file straight into shared bytes: a compiled policy's tables
-/// are used in place, so for a large policy this is the only copy a fresh
-/// instance makes (`std::fs::read` into a `Vec`, then into an `Arc`, would
-/// touch twice the memory, and fresh pages are much of a fresh instance's cost).
-fn read_shared(path: &str) -> std::io::Result<Arc<[u8]>> {
+/// Reads a whole file into shared bytes: a compiled policy's tables are used
+/// in place, so for a large policy this is the only copy a fresh instance
+/// makes (fresh pages are much of a fresh instance's cost).
+fn read_shared(path: &str) -> std::io::Result<Arc<Vec<u8>>> {
     // On Wasm, `wasi:filesystem` directly when the path is beneath a preopen:
     // open, stat, read (the host closes it), where `std::fs` (wasi-libc) makes
     // nine host calls (stream, metadata hash, drops). Anything unusual takes
@@ -149,34 +148,7 @@ fn read_shared(path: &str) -> std::io::Result<Arc<[u8]>> {
     if let Some(bytes) = wasi_fs::read(path) {
         return Ok(bytes);
     }
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-    let mut shared = zeroed(len);
-    let Some(buf) = Arc::get_mut(&mut shared) else {
-        return Err(std::io::Error::other("buffer is shared"));
-    };
-    let mut filled = 0;
-    while filled < len {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    // Shorter or longer than its size said: it is being rewritten in place
-    // (an atomic rename never looks like this). Read it the plain way.
-    let mut probe = [0u8; 1];
-    if filled < len || file.read(&mut probe)? != 0 {
-        return std::fs::read(path).map(Arc::from);
-    }
-    Ok(shared)
-}
-
-/// One allocation of the final size (`repeat_n` has a trusted length).
-fn zeroed(len: usize) -> Arc<[u8]> {
-    std::iter::repeat_n(0u8, len).collect()
+    std::fs::read(path).map(Arc::new)
 }
 
 #[cfg(target_family = "wasm")]
@@ -241,11 +213,12 @@ mod wasi_fs {
     /// (which also gives the error message): not beneath a preopen, an
     /// error, or a size that changed while reading (a rewrite in place).
     ///
-    /// Four host calls for a fresh instance: preopens, open, stat, one read.
-    /// The read asks for one byte more than the size: getting exactly the
-    /// size is the end of the file as of the stat (no second read to see
-    /// an empty one); getting more is a file that grew.
-    pub fn read(path: &str) -> Option<Arc<[u8]>> {
+    /// Four host calls for a fresh instance and a policy of up to 64 KiB:
+    /// preopens, open, stat, one read. A read asks for one byte more than
+    /// the rest of the size: getting exactly the size is the end of the file
+    /// as of the stat (no second read to see an empty one); getting more is
+    /// a file that grew.
+    pub fn read(path: &str) -> Option<Arc<Vec<u8>>> {
         beneath(path, |dir, rel| {
             let file = dir
                 .open_at(
@@ -256,21 +229,27 @@ mod wasi_fs {
                 )
                 .ok()?;
             let len = usize::try_from(file.stat().ok()?.size).ok()?;
-            let mut shared = super::zeroed(len);
-            let buf = Arc::get_mut(&mut shared)?;
-            let mut filled = 0;
-            while filled < len {
-                let want = u64::try_from(len + 1 - filled).ok()?;
-                let (chunk, end) = file.read(want, u64::try_from(filled).ok()?).ok()?;
-                let to = filled.checked_add(chunk.len()).filter(|&to| to <= len)?;
-                buf[filled..to].copy_from_slice(&chunk);
-                filled = to;
-                if end || chunk.is_empty() {
+            // The host returns at most 64 KiB per read, each in a buffer of
+            // its own: a policy that fits in one is used as it arrives (no
+            // copy: every page a fresh instance touches costs it a fault); a
+            // larger one is appended to a buffer of the final size.
+            let mut bytes = Vec::new();
+            loop {
+                let want = u64::try_from(len + 1 - bytes.len()).ok()?;
+                let (chunk, end) = file.read(want, u64::try_from(bytes.len()).ok()?).ok()?;
+                let done = end || chunk.is_empty();
+                if bytes.is_empty() && chunk.len() >= len {
+                    bytes = chunk;
+                } else {
+                    bytes.reserve_exact(len.saturating_sub(bytes.len()));
+                    bytes.extend_from_slice(&chunk);
+                }
+                if done || bytes.len() >= len {
                     break;
                 }
             }
             LAST_OPENED.with(|l| l.replace(Some(file)));
-            (filled == len).then_some(shared)
+            (bytes.len() == len).then(|| Arc::new(bytes))
         })
     }
 }

@@ -25,7 +25,7 @@ pub struct Loaded {
     /// policy on every fresh instance would cost more than validating it.
     sha256: OnceCell<String>,
     /// Shared with the policy when it is compiled: its tables are read in place.
-    raw: Arc<[u8]>,
+    raw: Arc<Vec<u8>>,
 }
 
 /// The policy a request is served with.
@@ -47,7 +47,7 @@ thread_local! {
 }
 
 /// Reads one candidate source. `Ok(None)`: this source is not configured.
-pub type RawSource = Result<Option<(String, Arc<[u8]>)>, (String, String)>;
+pub type RawSource = Result<Option<(String, Arc<Vec<u8>>)>, (String, String)>;
 
 /// The portable sources: `CORS_POLICY` (the JSON itself), else the file named
 /// by `CORS_POLICY_FILE` (default `/policies/policy.json`).
@@ -100,7 +100,7 @@ impl Keeper for NoKeeper {
 }
 
 impl Loaded {
-    fn new(policy: Policy, source: String, raw: Arc<[u8]>) -> Rc<Loaded> {
+    fn new(policy: Policy, source: String, raw: Arc<Vec<u8>>) -> Rc<Loaded> {
         Rc::new(Loaded {
             policy,
             source,
@@ -126,7 +126,7 @@ impl Loaded {
 
 /// Parses a raw policy: JSON, validated completely, or the compiled form
 /// (`cors-gateway compile`), told apart by its magic number.
-pub fn parse(bytes: &Arc<[u8]>) -> Result<Policy, String> {
+pub fn parse(bytes: &Arc<Vec<u8>>) -> Result<Policy, String> {
     if compiled::is_compiled(bytes) {
         return compiled::load(Arc::clone(bytes)).map_err(|e| e.to_string());
     }
@@ -177,7 +177,7 @@ pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unav
     // This instance has none: ask the keeper (fresh instance per request).
     let cached = cached.or_else(|| {
         let (kept_source, bytes) = keeper.load()?;
-        let bytes: Arc<[u8]> = bytes.into();
+        let bytes: Arc<Vec<u8>> = bytes.into();
         let policy = parse(&bytes).ok()?;
         Some(Loaded::new(policy, kept_source, bytes))
     });

@@ -16,6 +16,7 @@
 use crate::source::{self, Keeper, Loaded, RawSource};
 use spin_sdk::key_value::{Error as KvError, Store};
 use spin_sdk::variables;
+use std::sync::Arc;
 
 pub const STORE: &str = "default";
 /// The policy in force.
@@ -47,7 +48,7 @@ pub fn source(store: &Result<Option<Store>, String>) -> RawSource {
     match store {
         Err(e) => return Err((kv_name, e.clone())),
         Ok(Some(store)) => match store.get(POLICY_KEY) {
-            Ok(Some(bytes)) => return Ok(Some((kv_name, bytes.into()))),
+            Ok(Some(bytes)) => return Ok(Some((kv_name, Arc::new(bytes)))),
             Ok(None) => {}
             Err(e) => return Err((kv_name, format!("cannot read: {e:?}"))),
         },
@@ -55,7 +56,7 @@ pub fn source(store: &Result<Option<Store>, String>) -> RawSource {
     }
     let var_name = format!("variable:{POLICY_VAR}");
     match variables::get(POLICY_VAR) {
-        Ok(v) if !v.trim().is_empty() => return Ok(Some((var_name, v.into_bytes().into()))),
+        Ok(v) if !v.trim().is_empty() => return Ok(Some((var_name, Arc::new(v.into_bytes())))),
         Ok(_) | Err(variables::Error::Undefined(_)) => {}
         Err(e) => return Err((var_name, format!("cannot read: {e:?}"))),
     }

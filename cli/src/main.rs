@@ -136,10 +136,8 @@ fn load(file: &str, format: Format) -> Result<(Policy, String, Value), u8> {
     let read = std::fs::read(file).and_then(|bytes| {
         if compiled::is_compiled(&bytes) {
             is_compiled = true;
-            Ok((
-                compiled::load(bytes.as_slice()),
-                compiled::json_part(&bytes).unwrap_or_default().into_owned(),
-            ))
+            let json = compiled::json_part(&bytes).unwrap_or_default().into_owned();
+            Ok((compiled::load(bytes), json))
         } else {
             String::from_utf8(bytes)
                 .map(|t| (Policy::from_json(&t), t))

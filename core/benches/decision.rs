@@ -61,7 +61,7 @@ fn bench_all(c: &mut Criterion) {
         let json = policy_json(n);
         let policy = Policy::from_json(&json).expect("generated policy is valid");
         let bin = compiled::compile(&json, [0; 32]).expect("generated policy compiles");
-        let from_bin = compiled::load(bin.as_slice()).expect("compiled policy loads");
+        let from_bin = compiled::load(bin).expect("compiled policy loads");
         let exact = exact_origin(n);
         let sub = subdomain_origin(n);
         let pre_exact = preflight_headers(&exact);

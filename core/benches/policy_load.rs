@@ -21,7 +21,7 @@ fn bench_load(c: &mut Criterion) {
             b.iter(|| Policy::from_json(black_box(json)).map(|p| p.routes.len()))
         });
         // Shared bytes, as the component holds the file it read: not copied.
-        let bin: std::sync::Arc<[u8]> = compiled::compile(&json, [0; 32])
+        let bin: std::sync::Arc<Vec<u8>> = compiled::compile(&json, [0; 32])
             .expect("generated policy is valid")
             .into();
         g.throughput(Throughput::Bytes(bin.len() as u64));

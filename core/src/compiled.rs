@@ -14,9 +14,8 @@
 //!   It catches damage, not forgery: whoever can write the policy file can
 //!   allow any origin anyway;
 //! - in constant time per table: every length and offset region lies inside
-//!   the file, nothing follows the last table, and each table's last entry
-//!   ends where its data ends; every other offset is bounds-checked where the
-//!   search reads it.
+//!   the file and nothing follows the last table; every offset and length
+//!   inside a table is bounds-checked where the search reads it.
 //!
 //! Entries are not re-parsed: the compiler wrote canonical keys, and an entry
 //! that is not one can never equal a key built from a canonical request
@@ -26,14 +25,16 @@
 //!
 //! ```text
 //! magic       8 bytes   "\xffCGWPOL\n": 0xff never occurs in UTF-8, so never a JSON text
-//! version     u32       1
+//! version     u32       2 (1: tables of whole keys, before front coding)
 //! source      32 bytes  SHA-256 of the JSON it was compiled from (health reports it)
 //! checksum    u64       of every byte after this field (see `checksum`)
 //! json        u32 length, then the policy JSON with the tabled patterns removed
 //! tables      u32 count, then for each:
 //!               u32 length, JSON path of its list ("routes[2].cors.allow_origins")
-//!               u32 entries, then that many u32 end offsets into the data
-//!               u32 length, then the entries' bytes, concatenated in byte order
+//!               u32 entries
+//!               u32 blocks, then that many u32 start offsets into the data
+//!               u32 length, then the front- and back-coded keys, in byte
+//!               order (`OriginTable` describes the coding)
 //! ```
 
 use crate::json::Json;
@@ -43,7 +44,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 pub const MAGIC: &[u8; 8] = b"\xffCGWPOL\n";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Magic, version, source digest, checksum.
 const HEADER_LEN: usize = 8 + 4 + 32 + 8;
 
@@ -128,8 +129,9 @@ pub fn compile(json: &str, source_sha256: [u8; 32]) -> Result<Vec<u8>, PolicyErr
     for (path, table) in &tables {
         put_bytes(&mut out, path.as_bytes())?;
         put_len(&mut out, table.len())?;
-        let (ends, data) = table.ends_and_data();
-        out.extend_from_slice(ends);
+        let (starts, data) = table.starts_and_data();
+        put_len(&mut out, starts.len() / 4)?;
+        out.extend_from_slice(starts);
         put_bytes(&mut out, data)?;
     }
     let sum = checksum(&out[HEADER_LEN..]);
@@ -215,8 +217,8 @@ impl<'b> Reader<'b> {
 
 /// Loads a compiled policy: checks its checksum and structure, validates its
 /// JSON part and attaches its tables, which stay in `bytes` (shared, not copied).
-pub fn load(bytes: impl Into<Arc<[u8]>>) -> Result<Policy, PolicyErrors> {
-    let bytes: Arc<[u8]> = bytes.into();
+pub fn load(bytes: impl Into<Arc<Vec<u8>>>) -> Result<Policy, PolicyErrors> {
+    let bytes: Arc<Vec<u8>> = bytes.into();
     let mut r = Reader {
         bytes: &bytes,
         at: 0,
@@ -249,13 +251,19 @@ pub fn load(bytes: impl Into<Arc<[u8]>>) -> Result<Policy, PolicyErrors> {
             return Err(error(format!("two tables for {path}")));
         }
         let n = r.u32("a table's size")? as usize;
-        let ends_at = r.at;
-        r.take(n.saturating_mul(4), "a table's offsets")?;
+        let blocks = r.u32("a table's block count")? as usize;
+        let starts_at = r.at;
+        r.take(blocks.saturating_mul(4), "a table's offsets")?;
         let data_len = r.u32("a table's data size")? as usize;
         let data_at = r.at;
         r.take(data_len, "a table's entries")?;
-        let table = OriginTable::in_place(Arc::clone(&bytes), ends_at, n, data_at, data_len)
-            .ok_or_else(|| error(format!("table for {path}: its offsets do not fit its data")))?;
+        let table =
+            OriginTable::in_place(Arc::clone(&bytes), n, starts_at, blocks, data_at, data_len)
+                .ok_or_else(|| {
+                    error(format!(
+                        "table for {path}: its blocks do not fit its entries"
+                    ))
+                })?;
         tables.push((path.to_string(), table));
     }
     if r.at != bytes.len() {
@@ -355,7 +363,7 @@ mod tests {
     fn every_truncation_and_trailing_byte_is_refused() {
         let bin = compile(POLICY, [0; 32]).unwrap();
         for n in 0..bin.len() {
-            assert!(load(&bin[..n]).is_err(), "truncated to {n} bytes");
+            assert!(load(bin[..n].to_vec()).is_err(), "truncated to {n} bytes");
         }
         let mut longer = bin.clone();
         longer.push(0);
@@ -382,7 +390,7 @@ mod tests {
         let e = load(b).unwrap_err().to_string();
         assert!(e.contains("checksum mismatch"), "{e}");
         let mut v = bin.clone();
-        v[8] = 2;
-        assert!(load(v).unwrap_err().to_string().contains("version 2"));
+        v[8] = 1;
+        assert!(load(v).unwrap_err().to_string().contains("version 1"));
     }
 }

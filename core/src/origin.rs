@@ -381,25 +381,45 @@ impl OriginPattern {
 }
 
 /// Origin patterns as a sorted table of their [`OriginPattern::table_key`]s,
-/// binary-searched in place: what a compiled policy carries instead of a long
-/// JSON list, so loading it costs no work per entry at all. Matching builds
-/// the keys a request origin could match (its own origin,
+/// searched in place: what a compiled policy carries instead of a long JSON
+/// list, so loading it costs no work per entry at all. Matching builds the
+/// keys a request origin could match (its own origin,
 /// `scheme://*.suffix[:port|:*]` for each parent domain, `scheme://host:*`)
 /// and compares them piecewise, without allocating.
 ///
-/// The table lives in shared bytes (the compiled policy file itself): `len`
-/// little-endian u32 end offsets at `ends_at`, entry `i` being
-/// `data[end(i - 1)..end(i)]` of the `data_len` bytes at `data_at`. Offsets
-/// are bounds-checked where they are read; an entry that is not a canonical
-/// pattern can never equal a key built from a canonical request origin.
+/// The keys are front- and back-coded in blocks, because a fresh instance
+/// pays for every byte of the table it reads (a page fault per 4 KiB, and the
+/// checksum pass): sorted origins share long prefixes (`https://app1`) and
+/// often suffixes (`.example.com`), so a 10,000-origin table takes about a
+/// fifth of the space of the keys themselves. A block holds up to
+/// [`BLOCK`] keys; each key is three LEB128 numbers `p`, `s`, `m` and `m`
+/// bytes: the first `p` bytes of the previous key, the `m` bytes, then the
+/// last `s` bytes of the previous key. A block's first key has `p = s = 0`
+/// (it is stored whole, and compared where it lies); a search bisects the
+/// blocks by their first keys, then decodes one block. A key longer than
+/// [`MAX_KEY`] is a block of its own, so decoding needs only a fixed buffer.
+///
+/// The table lives in shared bytes (the compiled policy file itself):
+/// `blocks` little-endian u32 start offsets at `starts_at` into the
+/// `data_len` bytes at `data_at`. Offsets and lengths are bounds-checked where
+/// they are read (a damaged block matches nothing, never reads elsewhere); an
+/// entry that is not a canonical pattern can never equal a key built from a
+/// canonical request origin.
 #[derive(Debug, Clone)]
 pub struct OriginTable {
-    bytes: Arc<[u8]>,
-    ends_at: usize,
+    bytes: Arc<Vec<u8>>,
     len: usize,
+    starts_at: usize,
+    blocks: usize,
     data_at: usize,
     data_len: usize,
 }
+
+/// Keys per block: a lookup decodes at most this many.
+pub const BLOCK: usize = 16;
+/// The longest key decoded through the fixed buffer (a host name has at most
+/// 253 bytes; longer keys are blocks of their own).
+pub const MAX_KEY: usize = 512;
 
 /// Compares `entry` with the concatenation of `parts`, without building it.
 fn cmp_concat(entry: &[u8], parts: &[&[u8]]) -> std::cmp::Ordering {
@@ -420,53 +440,112 @@ fn cmp_concat(entry: &[u8], parts: &[&[u8]]) -> std::cmp::Ordering {
     }
 }
 
+fn put_leb128(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// One LEB128 number at `*at` (advanced past it); `None` past the end or
+/// beyond 32 bits.
+fn get_leb128(data: &[u8], at: &mut usize) -> Option<usize> {
+    let mut n = 0usize;
+    for shift in [0, 7, 14, 21, 28] {
+        let b = *data.get(*at)?;
+        *at += 1;
+        n |= usize::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// One encoded key at `*at`: `(p, s, middle)`.
+fn get_entry<'d>(data: &'d [u8], at: &mut usize) -> Option<(usize, usize, &'d [u8])> {
+    let p = get_leb128(data, at)?;
+    let s = get_leb128(data, at)?;
+    let m = get_leb128(data, at)?;
+    let middle = data.get(*at..at.checked_add(m)?)?;
+    *at += m;
+    Some((p, s, middle))
+}
+
 impl OriginTable {
     /// Builds a table from keys (sorted and de-duplicated here).
     pub fn from_keys(mut keys: Vec<String>) -> OriginTable {
         keys.sort_unstable();
         keys.dedup();
-        let data_len: usize = keys.iter().map(String::len).sum();
-        let mut bytes = Vec::with_capacity(keys.len() * 4 + data_len);
-        let mut end = 0usize;
-        for k in &keys {
-            end += k.len();
-            bytes.extend_from_slice(&u32::try_from(end).unwrap_or(u32::MAX).to_le_bytes());
+        let mut starts = Vec::new();
+        let mut data = Vec::new();
+        let mut prev: &[u8] = &[];
+        let mut in_block = BLOCK;
+        for key in &keys {
+            let key = key.as_bytes();
+            if in_block == BLOCK || key.len() > MAX_KEY || prev.len() > MAX_KEY {
+                starts.push(u32::try_from(data.len()).unwrap_or(u32::MAX));
+                in_block = 0;
+                prev = &[];
+            }
+            let p = key.iter().zip(prev).take_while(|(a, b)| a == b).count();
+            let s = key[p..]
+                .iter()
+                .rev()
+                .zip(prev[p..].iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count();
+            put_leb128(&mut data, p);
+            put_leb128(&mut data, s);
+            put_leb128(&mut data, key.len() - p - s);
+            data.extend_from_slice(&key[p..key.len() - s]);
+            prev = key;
+            in_block += 1;
         }
-        for k in &keys {
-            bytes.extend_from_slice(k.as_bytes());
+        let mut bytes = Vec::with_capacity(starts.len() * 4 + data.len());
+        for s in &starts {
+            bytes.extend_from_slice(&s.to_le_bytes());
         }
+        bytes.extend_from_slice(&data);
         OriginTable {
             bytes: bytes.into(),
-            ends_at: 0,
             len: keys.len(),
-            data_at: keys.len() * 4,
-            data_len,
+            starts_at: 0,
+            blocks: starts.len(),
+            data_at: starts.len() * 4,
+            data_len: data.len(),
         }
     }
 
     /// A table inside `bytes`, as [`OriginTable::from_keys`] lays it out:
-    /// checks that both regions are inside `bytes` and that the last entry
-    /// ends where the data does. Nothing per entry: see the type's docs.
+    /// checks that both regions are inside `bytes` and that a table with
+    /// entries has blocks (and one without, none). Nothing per entry or per
+    /// block: see the type's docs.
     pub fn in_place(
-        bytes: Arc<[u8]>,
-        ends_at: usize,
+        bytes: Arc<Vec<u8>>,
         len: usize,
+        starts_at: usize,
+        blocks: usize,
         data_at: usize,
         data_len: usize,
     ) -> Option<OriginTable> {
         let inside = |at: usize, n: usize| at.checked_add(n).is_some_and(|e| e <= bytes.len());
-        if !inside(ends_at, len.checked_mul(4)?) || !inside(data_at, data_len) {
+        if !inside(starts_at, blocks.checked_mul(4)?)
+            || !inside(data_at, data_len)
+            || (len == 0) != (blocks == 0)
+            || blocks > len
+        {
             return None;
         }
-        let t = OriginTable {
+        Some(OriginTable {
             bytes,
-            ends_at,
             len,
+            starts_at,
+            blocks,
             data_at,
             data_len,
-        };
-        let last = if len == 0 { Some(0) } else { t.end(len - 1) };
-        (last == Some(data_len)).then_some(t)
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -477,43 +556,89 @@ impl OriginTable {
         self.len == 0
     }
 
-    /// The table as the compiled form stores it: the end offsets, then the data.
-    pub fn ends_and_data(&self) -> (&[u8], &[u8]) {
+    /// The table as the compiled form stores it: the block offsets, then the data.
+    pub fn starts_and_data(&self) -> (&[u8], &[u8]) {
         (
-            &self.bytes[self.ends_at..self.ends_at + self.len * 4],
+            &self.bytes[self.starts_at..self.starts_at + self.blocks * 4],
             &self.bytes[self.data_at..self.data_at + self.data_len],
         )
     }
 
-    fn end(&self, i: usize) -> Option<usize> {
-        let at = self.ends_at + i * 4;
-        let b: &[u8; 4] = self.bytes.get(at..at + 4)?.try_into().ok()?;
-        Some(u32::from_le_bytes(*b) as usize)
+    fn data(&self) -> &[u8] {
+        &self.bytes[self.data_at..self.data_at + self.data_len]
     }
 
-    /// Entry `i`, or `None` if its offsets are out of bounds (a damaged table
-    /// then matches nothing there, rather than reading elsewhere).
-    fn entry(&self, i: usize) -> Option<&[u8]> {
-        let start = if i == 0 { 0 } else { self.end(i - 1)? };
-        let end = self.end(i)?;
-        if start > end || end > self.data_len {
-            return None;
+    /// Block `k`'s bytes, or `None` if its offsets are out of order or bounds.
+    fn block(&self, k: usize) -> Option<&[u8]> {
+        let start = |k: usize| -> Option<usize> {
+            let at = self.starts_at + k * 4;
+            let b: &[u8; 4] = self.bytes.get(at..at + 4)?.try_into().ok()?;
+            Some(u32::from_le_bytes(*b) as usize)
+        };
+        let from = start(k)?;
+        let to = if k + 1 < self.blocks {
+            start(k + 1)?
+        } else {
+            self.data_len
+        };
+        self.data().get(from..to)
+    }
+
+    /// Block `k`'s first key (stored whole).
+    fn first_key(&self, k: usize) -> Option<&[u8]> {
+        let block = self.block(k)?;
+        match get_entry(block, &mut 0)? {
+            (0, 0, key) => Some(key),
+            _ => None,
         }
-        self.bytes.get(self.data_at + start..self.data_at + end)
     }
 
     /// True when the concatenation of `parts` is an entry.
     fn contains(&self, parts: &[&[u8]]) -> bool {
-        let (mut lo, mut hi) = (0, self.len());
+        use std::cmp::Ordering;
+        // The last block whose first key is <= the target.
+        let (mut lo, mut hi) = (0, self.blocks);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let Some(entry) = self.entry(mid) else {
+            let Some(first) = self.first_key(mid) else {
                 return false;
             };
-            match cmp_concat(entry, parts) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return true,
+            match cmp_concat(first, parts) {
+                Ordering::Less => lo = mid + 1,
+                Ordering::Greater => hi = mid,
+                Ordering::Equal => return true,
+            }
+        }
+        let Some(block) = lo.checked_sub(1).and_then(|k| self.block(k)) else {
+            return false;
+        };
+        // Its first key is below the target (the bisection's verdict): only
+        // the keys after it can match.
+        let mut at = 0;
+        let Some((0, 0, first)) = get_entry(block, &mut at) else {
+            return false;
+        };
+        if first.len() > MAX_KEY {
+            return false;
+        }
+        let mut key = [0u8; MAX_KEY];
+        key[..first.len()].copy_from_slice(first);
+        let mut key_len = first.len();
+        while at < block.len() {
+            let Some((p, s, middle)) = get_entry(block, &mut at) else {
+                return false;
+            };
+            if p.checked_add(s).is_none_or(|ps| ps > key_len) || p + s + middle.len() > MAX_KEY {
+                return false;
+            }
+            // The previous key's last `s` bytes move after the new middle.
+            key.copy_within(key_len - s..key_len, p + middle.len());
+            key[p..p + middle.len()].copy_from_slice(middle);
+            key_len = p + middle.len() + s;
+            match cmp_concat(&key[..key_len], parts) {
+                Ordering::Less => {}
+                Ordering::Equal => return true,
+                Ordering::Greater => return false,
             }
         }
         false
@@ -807,5 +932,58 @@ mod tests {
             };
             proptest::prop_assert_eq!(is_canonical_host(&h), rule, "{:?}", h);
         }
+    }
+
+    /// The front-coded table finds exactly its keys, across blocks, with
+    /// keys too long for the decoding buffer mixed in, and probes just
+    /// before and after each key.
+    #[test]
+    fn table_finds_exactly_its_keys() {
+        let mut keys: Vec<String> = (0..2000)
+            .map(|i| match i % 4 {
+                0 => format!("https://app{i}.example.com"),
+                1 => format!("https://*.t{i}.example.net:8443"),
+                2 => format!("http://h{}.test:*", i * 7919 % 1000),
+                _ => format!("https://{}.example.org", "a".repeat(i % 300 + 1)),
+            })
+            .collect();
+        keys.push(format!("https://{}.test", "b".repeat(700)));
+        keys.push(format!("https://{}.test", "b".repeat(701)));
+        keys.push(format!("https://{}c.test", "b".repeat(700)));
+        let table = OriginTable::from_keys(keys.clone());
+        let all: HashSet<&str> = keys.iter().map(String::as_str).collect();
+        assert_eq!(table.len(), all.len());
+        let (starts, data) = table.starts_and_data();
+        let whole: usize = all.iter().map(|k| k.len() + 4).sum();
+        assert!(
+            data.len() + starts.len() < whole / 2,
+            "{} of {whole}",
+            data.len()
+        );
+        for k in &keys {
+            assert!(table.contains(&[k.as_bytes()]), "{k}");
+            let (head, tail) = k.split_at(k.len() / 2);
+            assert!(table.contains(&[head.as_bytes(), tail.as_bytes()]), "{k}");
+            for probe in [
+                format!("{k}x"),
+                k[..k.len() - 1].to_string(),
+                format!("{k}\0"),
+            ] {
+                assert_eq!(
+                    table.contains(&[probe.as_bytes()]),
+                    all.contains(&*probe),
+                    "{probe}"
+                );
+            }
+        }
+        for probe in ["", "a", "https://", "zzzz", "https://app1.example.com"] {
+            assert_eq!(
+                table.contains(&[probe.as_bytes()]),
+                all.contains(probe),
+                "{probe}"
+            );
+        }
+        assert!(OriginTable::from_keys(Vec::new()).is_empty());
+        assert!(!OriginTable::from_keys(Vec::new()).contains(&[b"x"]));
     }
 }

@@ -17,8 +17,7 @@ fn every_case_of_the_decision_table() {
             .replace("{{UPSTREAM}}", "http://127.0.0.1:9");
         let policy = Policy::from_json(&text).unwrap_or_else(|e| panic!("policy {name}: {e}"));
         let bin = compiled::compile(&text, [0; 32]).unwrap();
-        let from_bin =
-            compiled::load(bin.as_slice()).unwrap_or_else(|e| panic!("compiled {name}: {e}"));
+        let from_bin = compiled::load(bin).unwrap_or_else(|e| panic!("compiled {name}: {e}"));
         policies.insert(name.clone(), [policy, from_bin]);
     }
     let cases = table["cases"].as_array().unwrap();
