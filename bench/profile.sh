@@ -6,6 +6,9 @@
 #   bench/profile.sh                          # the gateway, 10-origin policy file, fresh instances
 #   REUSE=1000 bench/profile.sh               # with instance reuse
 #   ENV=1 bench/profile.sh                    # policy from CORS_POLICY instead of the file
+#   ORIGINS=10000 COMPILED=1 bench/profile.sh # the 10,000-origin policy, compiled (cors-gateway compile)
+#   FORWARD=1 REUSE=1000 bench/profile.sh     # forwarded GETs to bench/upstream instead of preflights
+#   FORWARD=1 REUSE=1000 bench/profile.sh target/wasm32-wasip2/release/bench_passthrough.wasm
 #   bench/profile.sh target/wasm32-wasip2/release/bench_hello_sdk.wasm   # the floor, same flags
 #
 # Prints µs of host CPU per request by shared object ("guest" = the component's
@@ -17,6 +20,10 @@
 set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
+# A shell with RUST_BACKTRACE=1 makes wasmtime capture a backtrace for an
+# error it creates on every request (~10 µs each, floors included): measure
+# the host as it runs in production.
+unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 
 DURATION=${DURATION:-4}
 CONNS=${CONNS:-8}
@@ -34,38 +41,57 @@ if [ -z "$WASM" ]; then
 fi
 
 TMP=$(mktemp -d)
-SERVER=
+SERVER= UP=
 cleanup() {
     [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null
-    rm -rf "$TMP"
+    [ -n "$UP" ] && kill "$UP" 2>/dev/null
+    [ -n "${KEEP:-}" ] && cp "$TMP/perf.txt" "$KEEP" 2>/dev/null; rm -rf "$TMP"
 }
 trap cleanup EXIT
 
 # The 10-origin policy of bench/e2e.sh, written long ago (as one in service is).
 . bench/common.sh
 mkdir -p "$TMP/policies"
-bench_policy 10 http://127.0.0.1:9 >"$TMP/policies/policy.json"
-touch -d '-10 minutes' "$TMP/policies/policy.json"
+args=()
+UPSTREAM=127.0.0.1:9 LUA=preflight UP=
+if [ -n "${FORWARD:-}" ]; then
+    # Forwarded GETs: the upstream of bench/e2e.sh; the pass-through reads
+    # UPSTREAM and TIMEOUT_MS (the policy's default timeout), as in e2e.
+    cargo build -q --locked --release -p bench-upstream
+    UP_PORT=$(free_port)
+    target/release/bench-upstream "$UP_PORT" >/dev/null &
+    UP=$!
+    wait_http "$UP_PORT"
+    UPSTREAM=127.0.0.1:$UP_PORT LUA=get
+fi
+ORIGINS=${ORIGINS:-10}
+ORIGIN="https://app$((ORIGINS / 2 / 10 * 10)).example.com" # an exact entry in the middle, as in e2e
+bench_policy "$ORIGINS" "http://$UPSTREAM" >"$TMP/policies/policy.json"
+if [ -n "${COMPILED:-}" ]; then
+    cargo build -q --locked --release -p cors-gateway-cli
+    target/release/cors-gateway compile "$TMP/policies/policy.json" -o "$TMP/policies/policy.bin" >/dev/null
+    args+=(--env CORS_POLICY_FILE=/policies/policy.bin)
+fi
+touch -d '-10 minutes' "$TMP/policies/"*
 write_wrk_scripts "$TMP"
 
-args=()
 [ -n "$REUSE" ] && args+=(--max-instance-reuse-count "$REUSE")
 [ -n "${ENV:-}" ] && args+=(--env "CORS_POLICY=$(cat "$TMP/policies/policy.json")")
 PORT=$(free_port)
 wasmtime serve --profile perfmap -Scli --addr "127.0.0.1:$PORT" --dir "$TMP/policies::/policies" \
-    "${args[@]}" "$WASM" 2>"$TMP/serve.log" &
+    --env "UPSTREAM=$UPSTREAM" --env TIMEOUT_MS=30000 "${args[@]}" "$WASM" 2>"$TMP/serve.log" &
 SERVER=$!
 wait_http "$PORT"
 URL="http://127.0.0.1:$PORT/api/orders"
-wrk -t1 -c"$CONNS" -d1s -s "$TMP/preflight.lua" -H "Origin: https://app0.example.com" "$URL" >/dev/null
+wrk -t1 -c"$CONNS" -d1s -s "$TMP/$LUA.lua" -H "Origin: $ORIGIN" "$URL" >/dev/null
 
 perf record -q -F 2000 -g -o "$TMP/perf.data" -p "$SERVER" -- sleep "$DURATION" >/dev/null 2>&1 &
 PERF=$!
-out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/preflight.lua" -H "Origin: https://app0.example.com" "$URL")
+out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/$LUA.lua" -H "Origin: $ORIGIN" "$URL")
 wait "$PERF"
 grep -q "Non-2xx" <<<"$out" && { echo "!! the component answered errors during the run" >&2; exit 1; }
 REQUESTS=$(awk '/requests in/ {print $1}' <<<"$out")
-echo "== $WASM (${REUSE:+reuse $REUSE, }${ENV:+policy from CORS_POLICY, }$REQUESTS requests in ${DURATION} s)"
+echo "== $WASM ($ORIGINS origins${COMPILED:+ compiled}, ${REUSE:+reuse $REUSE, }${ENV:+policy from CORS_POLICY, }$REQUESTS requests in ${DURATION} s)"
 perf script -i "$TMP/perf.data" 2>/dev/null >"$TMP/perf.txt"
 python3 - "$TMP/perf.txt" "$REQUESTS" 2000 <<'EOF'
 import collections, re, sys
@@ -73,7 +99,8 @@ path, requests, hz = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 us = lambda samples: samples * 1e6 / hz / requests  # µs of CPU per request
 by_dso, by_sym, faults, incl = (collections.Counter() for _ in range(4))
 interest = ["Policy::from_json", "compiled::load", "policy_file::read", "portable_source",
-            "decision::decide", "RequestView::from_headers", "respond::send", "forward::forward"]
+            "decision::decide", "RequestView::from_headers", "respond::send", "forward::forward",
+            "send_upstream_response", "stream_request_body", "from_list", "entries", "Instant", "stamp"]
 total = 0
 frame = re.compile(r"^\s*[0-9a-f]+ (.*) \((.*)\)$")
 for block in open(path, errors="replace").read().split("\n\n"):
@@ -99,6 +126,9 @@ for dso, n in by_dso.most_common(8):
 print("hottest symbols:")
 for (dso, sym), n in by_sym.most_common(25):
     print(f"  {us(n):7.1f} µs  {dso if dso.startswith('[') else f'[{dso}]'} {sym}")
+print("hottest guest functions (self time):")
+for (dso, sym), n in [x for x in by_sym.most_common() if x[0][0] == "guest"][:15]:
+    print(f"  {us(n):7.1f} µs  {sym}")
 print(f"page faults: {us(sum(faults.values())):.1f} µs, by the code that faulted (a write to a page")
 print("  read before, or to the module's data image, copies it and flushes the other cores' TLBs):")
 for sym, n in faults.most_common(8):
