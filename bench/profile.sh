@@ -127,7 +127,7 @@ print("hottest symbols:")
 for (dso, sym), n in by_sym.most_common(25):
     print(f"  {us(n):7.1f} µs  {dso if dso.startswith('[') else f'[{dso}]'} {sym}")
 print("hottest guest functions (self time):")
-for (dso, sym), n in [x for x in by_sym.most_common() if x[0][0] == "guest"][:15]:
+for (dso, sym), n in [x for x in by_sym.most_common() if x[0][0] == "guest"][:int(__import__("os").environ.get("GUEST_TOP", "15"))]:
     print(f"  {us(n):7.1f} µs  {sym}")
 print(f"page faults: {us(sum(faults.values())):.1f} µs, by the code that faulted (a write to a page")
 print("  read before, or to the module's data image, copies it and flushes the other cores' TLBs):")
