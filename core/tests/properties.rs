@@ -189,6 +189,43 @@ proptest! {
         }
     }
 
+    /// A compiled table whose bytes are damaged (one byte of a valid table
+    /// changed, or block offsets anywhere) never panics when searched: the
+    /// checksum normally refuses such a file, but the decoder does not rely
+    /// on it (the `compiled_load` fuzz target does the same, longer).
+    #[test]
+    fn damaged_tables_never_panic(
+        hosts in proptest::collection::vec("[a-c]{1,3}(\\.[a-c]{1,3}){0,2}", 1..40),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        starts in proptest::collection::vec(any::<u32>(), 0..4),
+    ) {
+        use cors_gateway_core::origin::{parse_origin, OriginSet, OriginTable};
+        use std::sync::Arc;
+        let keys: Vec<String> = hosts.iter().map(|h| format!("https://{h}")).collect();
+        let (s, d) = {
+            let t = OriginTable::from_keys(keys.clone());
+            let (s, d) = t.starts_and_data();
+            (s.to_vec(), d.to_vec())
+        };
+        let mut damaged = [s.clone(), d.clone()].concat();
+        let i = at.index(damaged.len());
+        damaged[i] = byte;
+        let mut offsets: Vec<u8> = starts.iter().flat_map(|o| (o % 64).to_le_bytes()).collect();
+        offsets.extend_from_slice(&d);
+        for (bytes, blocks) in [(damaged, s.len() / 4), (offsets, starts.len())] {
+            let data_len = bytes.len() - blocks * 4;
+            let Some(t) = OriginTable::in_place(Arc::new(bytes), keys.len(), 0, blocks, blocks * 4, data_len) else {
+                continue;
+            };
+            let set = OriginSet::default().with_table(t);
+            for h in hosts.iter().chain(["a.b.c", "zz"].iter().map(|s| s.to_string()).collect::<Vec<_>>().iter()) {
+                let origin = format!("https://{h}");
+                let _ = set.matches(&origin, parse_origin(&origin).as_ref());
+            }
+        }
+    }
+
     /// Arbitrary bytes: never allowed outside the language, never a panic.
     #[test]
     fn arbitrary_origin_bytes(origin in proptest::collection::vec(any::<u8>(), 0..64)) {
