@@ -25,7 +25,7 @@
 //!
 //! ```text
 //! magic       8 bytes   "\xffCGWPOL\n": 0xff never occurs in UTF-8, so never a JSON text
-//! version     u32       2 (1: tables of whole keys, before front coding)
+//! version     u32       3 (1: whole keys; 2: front-coded, hosts not reversed)
 //! source      32 bytes  SHA-256 of the JSON it was compiled from (health reports it)
 //! checksum    u64       of every byte after this field (see `checksum`)
 //! json        u32 length, then the policy JSON with the tabled patterns removed
@@ -44,7 +44,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 pub const MAGIC: &[u8; 8] = b"\xffCGWPOL\n";
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Magic, version, source digest, checksum.
 const HEADER_LEN: usize = 8 + 4 + 32 + 8;
 

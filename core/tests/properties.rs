@@ -166,7 +166,7 @@ proptest! {
     fn sorted_table_matches_like_the_hashed_set(
         // Up to 48 patterns: several blocks of the front-coded table.
         patterns in proptest::collection::vec(
-            ("https?", "(\\*\\.)?([ab]{1,2}\\.){0,2}[ab]{1,2}", "(|:80|:8080|:\\*)"), 0..48),
+            ("https?", "(\\*\\.)?([ab]{1,2}\\.){0,2}[ab]{1,2}\\.?", "(|:80|:8080|:\\*)"), 0..48),
         origins in proptest::collection::vec(
             ("https?", "([ab]{1,2}\\.){0,3}[ab]{1,2}\\.?", "(|:80|:8080|:443|:0)"), 1..16),
     ) {
