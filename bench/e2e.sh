@@ -28,10 +28,6 @@
 set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
-# A shell with RUST_BACKTRACE=1 makes wasmtime capture a backtrace for an
-# error it creates on every request (~10 µs each, floors included): measure
-# the host as it runs in production.
-unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-3}

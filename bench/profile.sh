@@ -20,10 +20,6 @@
 set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
-# A shell with RUST_BACKTRACE=1 makes wasmtime capture a backtrace for an
-# error it creates on every request (~10 µs each, floors included): measure
-# the host as it runs in production.
-unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 
 DURATION=${DURATION:-4}
 CONNS=${CONNS:-8}
@@ -49,8 +45,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The 10-origin policy of bench/e2e.sh, written long ago (as one in service is).
 . bench/common.sh
+# The policy of bench/e2e.sh (ORIGINS of them, 10 by default), written long
+# ago as one in service is.
 mkdir -p "$TMP/policies"
 args=()
 UPSTREAM=127.0.0.1:9 LUA=preflight UP=
@@ -97,6 +94,7 @@ python3 - "$TMP/perf.txt" "$REQUESTS" 2000 <<'EOF'
 import collections, re, sys
 path, requests, hz = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 us = lambda samples: samples * 1e6 / hz / requests  # µs of CPU per request
+bare = lambda sym: re.sub(r"(::h[0-9a-f]{16})?\+0x[0-9a-f]+$", "", sym)[:100]  # no hash, no offset
 by_dso, by_sym, faults, incl = (collections.Counter() for _ in range(4))
 interest = ["Policy::from_json", "compiled::load", "policy_file::read", "portable_source",
             "decision::decide", "RequestView::from_headers", "respond::send", "forward::forward",
@@ -111,11 +109,11 @@ for block in open(path, errors="replace").read().split("\n\n"):
     sym, dso = frames[0]
     dso = "guest" if dso.startswith("/tmp/perf-") else dso.rsplit("/", 1)[-1]
     by_dso[dso] += 1
-    by_sym[(dso, re.sub(r"(::h[0-9a-f]{16})?\+0x[0-9a-f]+$", "", sym)[:100])] += 1
+    by_sym[(dso, bare(sym))] += 1
     names = [f[0] for f in frames]
     fault = next((i for i, n in enumerate(names) if n.startswith("asm_exc_page_fault")), None)
     if fault is not None and fault + 1 < len(frames):
-        faults[re.sub(r"(::h[0-9a-f]{16})?\+0x[0-9a-f]+$", "", names[fault + 1])[:100]] += 1
+        faults[bare(names[fault + 1])] += 1
     for key in interest:
         if any(key in n for n in names):
             incl[key] += 1
