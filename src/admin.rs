@@ -228,12 +228,12 @@ pub fn handle(
                 return precondition_failed(out, stored_sha.as_deref());
             }
             let previous = match store.get(PREVIOUS_KEY) {
-                Ok(Some(p)) => p,
+                Ok(Some(p)) => std::sync::Arc::new(p),
                 Ok(None) => return error(out, 409, "no previous version to roll back to"),
                 Err(e) => return error(out, 503, &format!("cannot read {PREVIOUS_KEY}: {e:?}")),
             };
             // It validated when it was stored; a store edited by hand may differ.
-            if let Err(e) = source::parse(&std::sync::Arc::new(previous.clone())) {
+            if let Err(e) = source::parse(&previous) {
                 return error(out, 409, &format!("previous version is invalid: {e}"));
             }
             let swapped = store.set(POLICY_KEY, &previous).and_then(|()| match &stored {

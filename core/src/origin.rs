@@ -395,8 +395,9 @@ impl OriginPattern {
 /// for every byte of the table it reads (a page fault per 4 KiB, and the
 /// checksum pass): sorted keys share long prefixes (`https://com.example.`)
 /// and often suffixes, so 10,000 tenants of 200 domains take about a third
-/// of the space of their keys, and sequential names (`app1234`) a tenth. A block holds up to
-/// [`BLOCK`] keys; each key is three LEB128 numbers `p`, `s`, `m` and `m`
+/// of the space of their keys, and sequential names (`app1234`) a tenth. A
+/// block holds up to [`BLOCK`] keys; each key is three LEB128 numbers `p`,
+/// `s`, `m` and `m`
 /// bytes: the first `p` bytes of the previous key, the `m` bytes, then the
 /// last `s` bytes of the previous key. A block's first key has `p = s = 0`
 /// (it is stored whole, and compared where it lies); a search bisects the
@@ -609,7 +610,7 @@ impl OriginTable {
     pub fn starts_and_data(&self) -> (&[u8], &[u8]) {
         (
             &self.bytes[self.starts_at..self.starts_at + self.blocks * 4],
-            &self.bytes[self.data_at..self.data_at + self.data_len],
+            self.data(),
         )
     }
 
