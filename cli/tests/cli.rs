@@ -241,7 +241,8 @@ fn explain_decides_as_the_gateway_for_every_table_case() {
         &std::fs::read_to_string(root().join("tests/cases/decisions.json")).unwrap(),
     )
     .unwrap();
-    let dir = tempfile_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let mut failures = Vec::new();
     let cases = table["cases"].as_array().unwrap();
     for case in cases {
@@ -296,12 +297,6 @@ fn explain_decides_as_the_gateway_for_every_table_case() {
     }
     assert!(cases.len() >= 40);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-fn tempfile_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cors-gateway-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn load_json(path: &Path) -> Value {
@@ -363,8 +358,8 @@ fn schema_agrees_with_the_loader_and_its_limits_are_documented() {
 /// again; a damaged one is refused.
 #[test]
 fn compile_writes_a_policy_that_decides_like_its_json() {
-    let dir = tempfile_dir().join("compile");
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let out = dir.join("policy.bin");
     let out_s = out.to_str().unwrap();
     let (code, stdout) = run(&["compile", "policies/policy.json", "-o", out_s]);
