@@ -3,6 +3,7 @@
 # is skipped when its tool is already there. Needs: rustup/cargo; apt-get for
 # the browsers (root, or sudo).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 WASMTIME_VERSION=48.0.8
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
@@ -21,6 +22,15 @@ export PATH="$HOME/.cargo/bin:$PATH"
 if ! wasmtime --version 2>/dev/null | grep -q "^wasmtime $WASMTIME_VERSION"; then
   say "installing wasmtime-cli $WASMTIME_VERSION (builds from source, ~15 min on 2 cores)"
   cargo install "wasmtime-cli@$WASMTIME_VERSION" --locked
+fi
+
+# A clean build and test run writes ~3.6 GB (target/ and fuzz/target/, measured
+# 2026-11-24); a full disk shows up much later as a linker crash, so say it now.
+need_mb=$([ -d target ] && echo 1024 || echo 4096)
+free_mb=$(df -Pm . | awk 'NR == 2 {print $4}')
+if [ "${free_mb:-0}" -lt "$need_mb" ]; then
+  echo "SETUP FAILED: $(pwd) has ${free_mb} MB free; building and testing needs about ${need_mb} MB" >&2
+  exit 1
 fi
 
 # Browsers for the end-to-end suite (tests/browser), from Debian's packages.
