@@ -97,7 +97,10 @@ pub fn forward(
         UpstreamScheme::Http => Scheme::Http,
         UpstreamScheme::Https => Scheme::Https,
     };
-    if request.set_method(&incoming.method).is_err()
+    // A new outgoing request is a GET (WASI 0.2's constructor): one host
+    // call less for the commonest request.
+    let is_get = matches!(incoming.method, Method::Get);
+    if (!is_get && request.set_method(&incoming.method).is_err())
         || request.set_scheme(Some(&scheme)).is_err()
         || request
             .set_authority(Some(&route.upstream.authority))
@@ -214,7 +217,11 @@ fn send_upstream_response(
         return respond::send(out, Head::new(502, cors, decision.vary), reason_body(502));
     };
     let outgoing = OutgoingResponse::new(fields);
-    let _ = outgoing.set_status_code(response.status());
+    // A new response is a 200 (WASI 0.2's constructor).
+    let status = response.status();
+    if status != 200 {
+        let _ = outgoing.set_status_code(status);
+    }
     let Ok(out_body) = outgoing.body() else {
         return;
     };
@@ -268,18 +275,39 @@ fn copy_body(from: &IncomingBody, to: &OutgoingBody) -> Result<(), BodyError> {
     let input = from
         .stream()
         .map_err(|()| BodyError::Read("body stream unavailable".into()))?;
-    let output = to
-        .write()
-        .map_err(|()| BodyError::Write("body stream unavailable".into()))?;
-    let result = copy_stream(&input, &output);
+    let mut output = LazyOutput {
+        body: to,
+        stream: None,
+    };
+    let result = copy_stream(&input, &mut output);
     drop(input);
     drop(output);
     result
 }
 
-fn copy_stream(input: &InputStream, output: &OutputStream) -> Result<(), BodyError> {
-    // Bytes written since the last flush: an empty body (most requests) or
-    // one small chunk (most API responses) needs no separate flush.
+/// The output stream of a body, opened at the first byte: an empty body
+/// (most requests) then costs two host calls less (open and drop).
+struct LazyOutput<'a> {
+    body: &'a OutgoingBody,
+    stream: Option<OutputStream>,
+}
+
+impl LazyOutput<'_> {
+    fn get(&mut self) -> Result<&OutputStream, BodyError> {
+        let stream = match self.stream.take() {
+            Some(s) => s,
+            None => self
+                .body
+                .write()
+                .map_err(|()| BodyError::Write("body stream unavailable".into()))?,
+        };
+        Ok(self.stream.insert(stream))
+    }
+}
+
+fn copy_stream(input: &InputStream, output: &mut LazyOutput<'_>) -> Result<(), BodyError> {
+    // Bytes written since the last flush: one small chunk (most API
+    // responses) needs no separate flush.
     let mut unflushed = false;
     loop {
         let chunk = match input.blocking_read(CHUNK) {
@@ -289,6 +317,10 @@ fn copy_stream(input: &InputStream, output: &OutputStream) -> Result<(), BodyErr
                 return Err(BodyError::Read(e.to_debug_string()))
             }
         };
+        if chunk.is_empty() {
+            continue;
+        }
+        let output = output.get()?;
         if chunk.len() <= respond::MAX_WRITE_AND_FLUSH {
             // One host call where check-write + write (+ flush) are three.
             output.blocking_write_and_flush(&chunk).map_err(write_err)?;
@@ -311,7 +343,7 @@ fn copy_stream(input: &InputStream, output: &OutputStream) -> Result<(), BodyErr
         unflushed = true;
     }
     if unflushed {
-        output.blocking_flush().map_err(write_err)?;
+        output.get()?.blocking_flush().map_err(write_err)?;
     }
     Ok(())
 }

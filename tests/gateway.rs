@@ -181,6 +181,10 @@ fn bodies_of_every_size_stream_both_ways() {
         );
         assert_eq!(r.status, 200, "{n} bytes: {}", r.text());
         let seen = up.last().unwrap();
+        assert_eq!(
+            seen.method, "POST",
+            "the method is forwarded, not left at GET"
+        );
         assert_eq!(seen.body_len, n);
         assert_eq!(seen.body_sha256, sha256_hex(&body), "{n} bytes up");
 
