@@ -1,7 +1,9 @@
 //! The forwarding baseline of the end-to-end benchmark: the same outbound
 //! call as the gateway (headers copied, bodies streamed both ways through a
-//! 64 KiB buffer) to the authority in env `UPSTREAM`, with no policy, no CORS
-//! decision and no header rewriting beyond dropping `host`/`connection`.
+//! 64 KiB buffer) to the authority in env `UPSTREAM`, with no policy and no
+//! CORS decision. The upstream gets the request the gateway would send: the
+//! client's headers without `host`/`connection`, plus `x-forwarded-host` and
+//! `x-forwarded-proto` (proxy headers every reverse proxy adds, not CORS).
 //! With env `TIMEOUT_MS` it sets the same connect / first-byte / between-bytes
 //! timeouts the gateway sets from its route (the host wraps such a call in
 //! timers, which is part of the call's cost, not of CORS).
@@ -53,12 +55,20 @@ type Upstream = (
 
 fn pass(request: IncomingRequest) -> Result<Upstream, u16> {
     let authority = std::env::var("UPSTREAM").map_err(|_| 500u16)?;
-    let headers: Vec<(String, Vec<u8>)> = request
+    let mut headers: Vec<(String, Vec<u8>)> = request
         .headers()
         .entries()
         .into_iter()
         .filter(|(n, _)| !n.eq_ignore_ascii_case("host") && !n.eq_ignore_ascii_case("connection"))
         .collect();
+    if let Some(host) = request.authority() {
+        headers.push(("x-forwarded-host".into(), host.into_bytes()));
+    }
+    let proto = match request.scheme() {
+        Some(Scheme::Https) => "https",
+        _ => "http",
+    };
+    headers.push(("x-forwarded-proto".into(), proto.into()));
     let fields = Fields::from_list(&headers).map_err(|_| 400u16)?;
     let outgoing = OutgoingRequest::new(fields);
     let path = request.path_with_query();

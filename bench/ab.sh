@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Interleaved A/B of two or more components under the same load: is a change
+# faster, beyond this machine's noise?
+#
+#   bench/ab.sh get 1000 old.wasm new.wasm      # forwarded GETs, instance reuse 1000
+#   bench/ab.sh preflight - a.wasm b.wasm       # preflights, a fresh instance per request
+#   ROUNDS=20 bench/ab.sh get 1000 target/wasm32-wasip2/release/bench_passthrough.wasm new.wasm
+#   bench/ab.sh get 1000 'gw.wasm@CORS_POLICY_FILE=/policies/other.json' gw.wasm
+#
+# Each round serves every component in turn on `wasmtime serve` (as
+# bench/e2e.sh does: the 10-origin policy, written long ago, at /policies; the
+# one-thread bench/upstream for GETs; UPSTREAM and TIMEOUT_MS for the
+# pass-through) and loads it with `wrk` for DURATION seconds after a 1 s
+# warm-up. A `file@K=V` argument passes `--env K=V` to that one server. It
+# prints each component's median req/s and host CPU per request (the `wasmtime
+# serve` process's user + system time over the run) and both as ratios to the
+# first component, with the spread of the per-round ratios, which is what
+# tells a real difference from noise (on a 2-core VM a single run moves ±10%).
+# Build the components first; the script only runs them.
+set -euo pipefail
+export PATH="$HOME/.cargo/bin:$PATH"
+cd "$(dirname "$0")/.."
+
+if [ $# -lt 3 ] || { [ "$1" != get ] && [ "$1" != preflight ]; }; then
+    echo "usage: bench/ab.sh get|preflight REUSE(-|n) A.wasm[@K=V] B.wasm[@K=V]..." >&2
+    exit 2
+fi
+LUA=$1 REUSE=$2
+shift 2
+ROUNDS=${ROUNDS:-10}
+DURATION=${DURATION:-4}
+CONNS=${CONNS:-8}
+for tool in wrk wasmtime python3 curl; do
+    command -v "$tool" >/dev/null || { echo "SETUP: $tool not found (wrk: apt-get install wrk; wasmtime: scripts/setup.sh)" >&2; exit 1; }
+done
+for c in "$@"; do
+    [ -f "${c%%@*}" ] || { echo "no such component: ${c%%@*}" >&2; exit 1; }
+done
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+. bench/common.sh
+
+cargo build -q --locked --release -p bench-upstream
+UP_PORT=$(free_port)
+target/release/bench-upstream "$UP_PORT" >/dev/null &
+PIDS+=($!)
+wait_http "$UP_PORT"
+mkdir -p "$TMP/policies"
+bench_policy 10 "http://127.0.0.1:$UP_PORT" >"$TMP/policies/policy.json"
+touch -d '-10 minutes' "$TMP/policies/policy.json"
+write_wrk_scripts "$TMP"
+ORIGIN="https://app0.example.com"
+
+: >"$TMP/results"
+for round in $(seq 1 "$ROUNDS"); do
+    echo "== round $round/$ROUNDS"
+    i=0
+    for c in "$@"; do
+        wasm=${c%%@*} args=()
+        [ "$wasm" != "$c" ] && args=(--env "${c#*@}")
+        [ "$REUSE" != - ] && args+=(--max-instance-reuse-count "$REUSE")
+        port=$(free_port)
+        wasmtime serve -Scli --addr "127.0.0.1:$port" --dir "$TMP/policies::/policies" \
+            --env "UPSTREAM=127.0.0.1:$UP_PORT" --env TIMEOUT_MS=30000 "${args[@]}" "$wasm" \
+            2>"$TMP/serve.log" &
+        pid=$!
+        wait_http "$port"
+        url="http://127.0.0.1:$port/api/orders"
+        wrk -t1 -c"$CONNS" -d1s -s "$TMP/$LUA.lua" -H "Origin: $ORIGIN" "$url" >/dev/null
+        t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+        out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/$LUA.lua" -H "Origin: $ORIGIN" "$url")
+        t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+        kill "$pid"
+        wait "$pid" 2>/dev/null || true
+        if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
+            echo "!! $c: errors during the run (a broken component is not a fast one):" >&2
+            grep "Non-2xx\|Socket errors" <<<"$out" >&2
+            exit 1
+        fi
+        rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+        n=$(awk '/requests in/ {print $1}' <<<"$out")
+        echo "$round $i $rps $t0 $t1 $n" >>"$TMP/results"
+        printf '   %-60s %10s req/s\n' "$c" "$rps"
+        i=$((i + 1))
+    done
+done
+
+python3 - "$TMP/results" "$(getconf CLK_TCK)" "$@" <<'EOF'
+import statistics, sys
+tck, names = int(sys.argv[2]), sys.argv[3:]
+rps, cpu = {}, {}
+for line in open(sys.argv[1]):
+    r, i, v, t0, t1, n = line.split()
+    rps.setdefault(int(i), {})[int(r)] = float(v)
+    cpu.setdefault(int(i), {})[int(r)] = (float(t1) - float(t0)) / tck * 1e6 / int(n)
+print(f"\n== medians over {len(rps[0])} rounds; ratios to the first, per round: median [min..max]")
+for i, name in enumerate(names):
+    ratios = sorted(rps[i][r] / rps[0][r] for r in rps[0])
+    print(f"  {name:60} {statistics.median(rps[i].values()):9.0f} req/s {statistics.median(cpu[i].values()):7.1f} µs CPU/req"
+          f"   {statistics.median(ratios):5.3f}x [{ratios[0]:.3f}..{ratios[-1]:.3f}]")
+EOF
