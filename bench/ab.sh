@@ -86,7 +86,7 @@ for round in $(seq 1 "$ROUNDS"); do
         rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
         n=$(awk '/requests in/ {print $1}' <<<"$out")
         echo "$round $i $rps $t0 $t1 $n" >>"$TMP/results"
-        printf '   %-60s %10s req/s\n' "$c" "$rps"
+        printf '   %-60.60s %10s req/s\n' "$c" "$rps"
         i=$((i + 1))
     done
 done
@@ -102,6 +102,7 @@ for line in open(sys.argv[1]):
 print(f"\n== medians over {len(rps[0])} rounds; ratios to the first, per round: median [min..max]")
 for i, name in enumerate(names):
     ratios = sorted(rps[i][r] / rps[0][r] for r in rps[0])
+    name = name if len(name) <= 60 else name[:57] + "..."
     print(f"  {name:60} {statistics.median(rps[i].values()):9.0f} req/s {statistics.median(cpu[i].values()):7.1f} µs CPU/req"
           f"   {statistics.median(ratios):5.3f}x [{ratios[0]:.3f}..{ratios[-1]:.3f}]")
 EOF

@@ -196,7 +196,7 @@ impl std::fmt::Display for OriginForLog<'_> {
 
 /// `CORS_GATEWAY_ACCESS_LOG=1` turns on the access log.
 fn access_log_enabled() -> bool {
-    std::env::var_os("CORS_GATEWAY_ACCESS_LOG").is_some_and(|v| v == "1")
+    source::env().access_log
 }
 
 fn health(out: ResponseOutparam, current: &Result<source::Current, source::Unavailable>) {

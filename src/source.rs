@@ -12,7 +12,7 @@ use cors_gateway_core::{compiled, Policy};
 use sha2::{Digest, Sha256};
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub const DEFAULT_POLICY_FILE: &str = "/policies/policy.json";
 
@@ -52,18 +52,41 @@ pub type RawSource = Result<Option<(String, Arc<Vec<u8>>)>, (String, String)>;
 /// The portable sources: `CORS_POLICY` (the JSON itself), else the file named
 /// by `CORS_POLICY_FILE` (default `/policies/policy.json`).
 pub fn portable_source() -> RawSource {
-    if let Some(json) = std::env::var_os("CORS_POLICY") {
-        return Ok(Some((
-            "env:CORS_POLICY".to_string(),
-            json.into_encoded_bytes().into(),
-        )));
+    let env = env();
+    if let Some(json) = &env.policy {
+        return Ok(Some(("env:CORS_POLICY".to_string(), Arc::clone(json))));
     }
-    let path = std::env::var("CORS_POLICY_FILE").unwrap_or_else(|_| DEFAULT_POLICY_FILE.into());
-    let source = format!("file:{path}");
-    match crate::policy_file::read(&path) {
-        Ok(bytes) => Ok(Some((source, bytes))),
-        Err(e) => Err((source, format!("cannot read {path}: {e}"))),
+    match crate::policy_file::read(&env.file) {
+        Ok(bytes) => Ok(Some((env.file_source.clone(), bytes))),
+        Err(e) => Err((
+            env.file_source.clone(),
+            format!("cannot read {}: {e}", env.file),
+        )),
     }
+}
+
+/// What the environment configures. An instance's environment is fixed when
+/// it starts (WASI), so an instance reads it once instead of copying the
+/// policy out of `CORS_POLICY` and comparing it on every request.
+pub struct Env {
+    policy: Option<Arc<Vec<u8>>>,
+    file: String,
+    file_source: String,
+    pub access_log: bool,
+}
+
+pub fn env() -> &'static Env {
+    // Not yet set is all zero bits: .bss (see policy_file::WATCHED).
+    static ENV: OnceLock<Env> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let file = std::env::var("CORS_POLICY_FILE").unwrap_or_else(|_| DEFAULT_POLICY_FILE.into());
+        Env {
+            policy: std::env::var_os("CORS_POLICY").map(|v| Arc::new(v.into_encoded_bytes())),
+            file_source: format!("file:{file}"),
+            file,
+            access_log: std::env::var_os("CORS_GATEWAY_ACCESS_LOG").is_some_and(|v| v == "1"),
+        }
+    })
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
