@@ -37,20 +37,11 @@ for c in "$@"; do
     [ -f "${c%%@*}" ] || { echo "no such component: ${c%%@*}" >&2; exit 1; }
 done
 
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
 . bench/common.sh
+bench_tmpdir
 
 cargo build -q --locked --release -p bench-upstream
-UP_PORT=$(free_port)
-target/release/bench-upstream "$UP_PORT" >/dev/null &
-PIDS+=($!)
-wait_http "$UP_PORT"
+start_upstream
 mkdir -p "$TMP/policies"
 bench_policy 10 "http://127.0.0.1:$UP_PORT" >"$TMP/policies/policy.json"
 touch -d '-10 minutes' "$TMP/policies/policy.json"

@@ -7,6 +7,22 @@
 # the host as it runs in production.
 unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 
+# bench_tmpdir: TMP, a fresh directory, and PIDS, the servers started in the
+# background; the servers are stopped and TMP removed when the script exits.
+bench_tmpdir() {
+    TMP=$(mktemp -d)
+    PIDS=()
+    trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
+}
+
+# start_upstream: the built bench/upstream on a free port, UP_PORT.
+start_upstream() {
+    UP_PORT=$(free_port)
+    target/release/bench-upstream "$UP_PORT" >/dev/null &
+    PIDS+=($!)
+    wait_http "$UP_PORT"
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 wait_http() { # port

@@ -56,20 +56,10 @@ W=target/wasm32-wasip2/release
 GATEWAY=$W/cors_gateway.wasm HELLO=$W/bench_hello.wasm HELLO_SDK=$W/bench_hello_sdk.wasm PASS=$W/bench_passthrough.wasm
 SPIN=target/spin/wasm32-wasip2/release/cors_gateway.wasm
 
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
 . bench/common.sh
+bench_tmpdir
 
-UP_PORT=$(free_port)
-target/release/bench-upstream "$UP_PORT" >/dev/null &
-PIDS+=($!)
-wait_http "$UP_PORT"
+start_upstream
 
 # Policies of 10 and 10,000 origins (bench/common.sh); the request origin is
 # in the middle.
