@@ -56,40 +56,31 @@ for round in $(seq 1 "$ROUNDS"); do
         wasm=${c%%@*} args=()
         [ "$wasm" != "$c" ] && args=(--env "${c#*@}")
         [ "$REUSE" != - ] && args+=(--max-instance-reuse-count "$REUSE")
-        port=$(free_port)
-        wasmtime serve -Scli --addr "127.0.0.1:$port" --dir "$TMP/policies::/policies" \
-            --env "UPSTREAM=127.0.0.1:$UP_PORT" --env TIMEOUT_MS=30000 "${args[@]}" "$wasm" \
-            2>"$TMP/serve.log" &
-        pid=$!
-        wait_http "$port"
-        url="http://127.0.0.1:$port/api/orders"
+        serve_wasm "$wasm" "$TMP/policies" "${args[@]}"
+        url="http://127.0.0.1:$SERVE_PORT/api/orders"
         wrk -t1 -c"$CONNS" -d1s -s "$TMP/$LUA.lua" -H "Origin: $ORIGIN" "$url" >/dev/null
-        t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-        out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/$LUA.lua" -H "Origin: $ORIGIN" "$url")
-        t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-        kill "$pid"
-        wait "$pid" 2>/dev/null || true
-        if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
+        measure "$url" "$LUA" "$ORIGIN" "$SERVE_PID"
+        kill "$SERVE_PID"
+        wait "$SERVE_PID" 2>/dev/null || true
+        if [ -n "$ERRORS" ]; then
             echo "!! $c: errors during the run (a broken component is not a fast one):" >&2
-            grep "Non-2xx\|Socket errors" <<<"$out" >&2
+            echo "$ERRORS" >&2
             exit 1
         fi
-        rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-        n=$(awk '/requests in/ {print $1}' <<<"$out")
-        echo "$round $i $rps $t0 $t1 $n" >>"$TMP/results"
-        printf '   %-60.60s %10s req/s\n' "$c" "$rps"
+        echo "$round $i $RPS $CPU" >>"$TMP/results"
+        printf '   %-60.60s %10s req/s\n' "$c" "$RPS"
         i=$((i + 1))
     done
 done
 
-python3 - "$TMP/results" "$(getconf CLK_TCK)" "$@" <<'EOF'
+python3 - "$TMP/results" "$@" <<'EOF'
 import statistics, sys
-tck, names = int(sys.argv[2]), sys.argv[3:]
+names = sys.argv[2:]
 rps, cpu = {}, {}
 for line in open(sys.argv[1]):
-    r, i, v, t0, t1, n = line.split()
+    r, i, v, c = line.split()
     rps.setdefault(int(i), {})[int(r)] = float(v)
-    cpu.setdefault(int(i), {})[int(r)] = (float(t1) - float(t0)) / tck * 1e6 / int(n)
+    cpu.setdefault(int(i), {})[int(r)] = float(c)
 print(f"\n== medians over {len(rps[0])} rounds; ratios to the first, per round: median [min..max]")
 for i, name in enumerate(names):
     ratios = sorted(rps[i][r] / rps[0][r] for r in rps[0])

@@ -23,6 +23,45 @@ start_upstream() {
     wait_http "$UP_PORT"
 }
 
+# The route timeout the gateway applies (the policy's default,
+# DEFAULT_TIMEOUT_MS); the pass-through sets the same on its outbound call.
+TIMEOUT_MS=30000
+
+# serve_wasm WASM POLICYDIR [wasmtime serve options...]: `wasmtime serve` as
+# every benchmark runs it (POLICYDIR at /policies; UPSTREAM and TIMEOUT_MS for
+# the pass-through), on a free port, in the background; sets SERVE_PORT and
+# SERVE_PID once it answers.
+serve_wasm() {
+    local wasm=$1 dir=$2
+    shift 2
+    SERVE_PORT=$(free_port)
+    wasmtime serve -Scli --addr "127.0.0.1:$SERVE_PORT" --dir "$dir::/policies" \
+        --env "UPSTREAM=127.0.0.1:$UP_PORT" --env "TIMEOUT_MS=$TIMEOUT_MS" "$@" "$wasm" \
+        2>"$TMP/serve.log" &
+    SERVE_PID=$!
+    wait_http "$SERVE_PORT"
+}
+
+# measure URL LUA ORIGIN [PID]: one `wrk` run (one thread, CONNS connections,
+# DURATION s, the request of $TMP/LUA.lua). Sets RPS; ERRORS, wrk's lines
+# about non-2xx answers or socket errors (empty when none); and CPU, the µs of
+# CPU process PID (the wasmtime serve process) spent per request, user +
+# system from /proc over the run: the host's whole cost of one request,
+# whatever CPU wrk took ("-" without PID).
+measure() {
+    local out t0 t1 n
+    [ -n "${4:-}" ] && t0=$(awk '{print $14 + $15}' "/proc/$4/stat")
+    out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/$2.lua" -H "Origin: $3" "$1")
+    ERRORS=$(grep "Non-2xx\|Socket errors" <<<"$out" || true)
+    RPS=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    CPU=-
+    if [ -n "${4:-}" ]; then
+        t1=$(awk '{print $14 + $15}' "/proc/$4/stat")
+        n=$(awk '/requests in/ {print $1}' <<<"$out")
+        CPU=$(python3 -c "print(round(($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / $n, 1))")
+    fi
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 wait_http() { # port

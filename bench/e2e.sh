@@ -82,9 +82,6 @@ mkdir -p "$TMP/p10env"
 cp "$TMP/p10/policy.json" "$TMP/p10env/policy.env"
 ORIGIN="https://app0.example.com" # exact entry 0 of both policies
 ORIGIN_10K="https://app5000.example.com"
-# The route timeout the gateway applies (the policy's default, DEFAULT_TIMEOUT_MS);
-# the pass-through sets the same on its outbound call.
-TIMEOUT_MS=30000
 
 write_wrk_scripts "$TMP"
 
@@ -136,49 +133,36 @@ EOF
     wait_http "$NG_PORT"
 fi
 
-# run NAME URL LUA ORIGIN [PID]: one bounded wrk run; appends "NAME rps cpu"
-# to results. With PID (the wasmtime serve process), cpu is that process's CPU
-# time per request in µs (utime + stime from /proc over the run): the host's
-# whole cost of one request, independent of how much CPU wrk took.
+# run NAME URL LUA ORIGIN [PID]: one bounded wrk run (bench/common.sh's
+# measure); appends "NAME rps cpu" to results, cpu being the host CPU per
+# request of PID, the wasmtime serve process.
 run() {
-    local out rps cpu=- t0 t1 n
     [ -n "${ONLY:-}" ] && ! grep -qE "$ONLY" <<<"$1" && return 0
-    [ -n "${5:-}" ] && t0=$(awk '{print $14 + $15}' "/proc/$5/stat")
-    out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/$3.lua" -H "Origin: $4" "$2")
-    if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
+    measure "$2" "$3" "$4" "${5:-}"
+    if [ -n "$ERRORS" ]; then
         echo "!! $1: errors during the run:" >&2
-        grep "Non-2xx\|Socket errors" <<<"$out" >&2
+        echo "$ERRORS" >&2
     fi
-    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-    if [ -n "${5:-}" ]; then
-        t1=$(awk '{print $14 + $15}' "/proc/$5/stat")
-        n=$(awk '/requests in/ {print $1}' <<<"$out")
-        cpu=$(python3 -c "print(round(($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / $n, 1))")
-    fi
-    echo "$1 $rps $cpu" >>"$TMP/results"
-    printf '   %-38s %10s req/s %8s µs host CPU/request\n' "$1" "$rps" "$cpu"
+    echo "$1 $RPS $CPU" >>"$TMP/results"
+    printf '   %-38s %10s req/s %8s µs host CPU/request\n' "$1" "$RPS" "$CPU"
 }
 
 # serve NAME WASM POLICYDIR REUSE(-|n) URLPATH LUA ORIGIN
 # (a POLICYDIR holding policy.bin is served from that compiled file; one
 # holding policy.env passes its content as CORS_POLICY instead)
 serve() {
-    local port pid args=()
+    local url args=()
     [ -n "${ONLY:-}" ] && ! grep -qE "$ONLY" <<<"$1" && return 0
-    port=$(free_port)
     [ "$4" != - ] && args=(--max-instance-reuse-count "$4")
     [ -f "$3/policy.bin" ] && args+=(--env CORS_POLICY_FILE=/policies/policy.bin)
     [ -f "$3/policy.env" ] && args+=(--env "CORS_POLICY=$(cat "$3/policy.env")")
-    wasmtime serve -Scli --addr "127.0.0.1:$port" --dir "$3::/policies" \
-        --env "UPSTREAM=127.0.0.1:$UP_PORT" --env "TIMEOUT_MS=$TIMEOUT_MS" "${args[@]}" "$2" \
-        2>"$TMP/serve.log" &
-    pid=$!
-    wait_http "$port"
+    serve_wasm "$2" "$3" "${args[@]}"
+    url="http://127.0.0.1:$SERVE_PORT$5"
     # Short warm-up (JIT is ahead of time, but the first connections are not).
-    wrk -t1 -c"$CONNS" -d1s -s "$TMP/$6.lua" -H "Origin: $7" "http://127.0.0.1:$port$5" >/dev/null
-    run "$1" "http://127.0.0.1:$port$5" "$6" "$7" "$pid"
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
+    wrk -t1 -c"$CONNS" -d1s -s "$TMP/$6.lua" -H "Origin: $7" "$url" >/dev/null
+    run "$1" "$url" "$6" "$7" "$SERVE_PID"
+    kill "$SERVE_PID"
+    wait "$SERVE_PID" 2>/dev/null || true
 }
 
 : >"$TMP/results"

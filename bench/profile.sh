@@ -76,7 +76,7 @@ write_wrk_scripts "$TMP"
 [ -n "${ENV:-}" ] && args+=(--env "CORS_POLICY=$(cat "$TMP/policies/policy.json")")
 PORT=$(free_port)
 wasmtime serve --profile perfmap -Scli --addr "127.0.0.1:$PORT" --dir "$TMP/policies::/policies" \
-    --env "UPSTREAM=$UPSTREAM" --env TIMEOUT_MS=30000 "${args[@]}" "$WASM" 2>"$TMP/serve.log" &
+    --env "UPSTREAM=$UPSTREAM" --env "TIMEOUT_MS=$TIMEOUT_MS" "${args[@]}" "$WASM" 2>"$TMP/serve.log" &
 SERVER=$!
 wait_http "$PORT"
 URL="http://127.0.0.1:$PORT/api/orders"

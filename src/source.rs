@@ -75,6 +75,7 @@ pub struct Env {
     pub access_log: bool,
 }
 
+/// This instance's [`Env`], read from the environment on first use.
 pub fn env() -> &'static Env {
     // Not yet set is all zero bits: .bss (see policy_file::WATCHED).
     static ENV: OnceLock<Env> = OnceLock::new();
