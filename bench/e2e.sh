@@ -5,15 +5,18 @@
 #   DURATION=10 ROUNDS=5 bench/e2e.sh
 #   ONLY='preflight/(hello-sdk|gateway-10)/' bench/e2e.sh   # only runs whose name matches (grep -E)
 #
-# Builds the gateway (portable and spin), the two floors (the SDK's
-# hello-world, bench/hello-sdk, and a bare-bindings component that answers 204
+# Builds the gateway (portable and spin), the floors (the SDK's hello-world,
+# bench/hello-sdk; the same after reading the policy file with the gateway's
+# host calls, bench/hello-file; and a bare-bindings component that answers 204
 # without reading anything, bench/hello), the bare pass-through and a
 # one-thread upstream; then, for each round, runs every
 # configuration for DURATION seconds with `wrk` (one thread, CONNS
 # connections), interleaved so that machine noise hits all of them alike, and
 # prints the median requests/s of each and the ratios the targets are about:
 #   - preflight: gateway vs the SDK's hello-world (the floor), target >= 0.9x;
-#     and vs the bare floor, stricter, no target
+#     and vs the bare floor, stricter, no target; the hello-world that reads
+#     the policy file vs the hello-world (what the host charges for the file
+#     alone), and the gateway vs it (what the gateway's own work costs)
 #   - forwarded request: gateway vs pass-through (same outbound call, with the
 #     same timeouts), target >= 0.9x; vs direct
 #   - policy of 10 vs 10,000 origins (per-request policy cost without reuse),
@@ -49,11 +52,11 @@ fi
 NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "== building (release, wasm32-wasip2)"
-cargo build -q --locked --release --target wasm32-wasip2 -p cors-gateway -p bench-hello -p bench-hello-sdk -p bench-passthrough
+cargo build -q --locked --release --target wasm32-wasip2 -p cors-gateway -p bench-hello -p bench-hello-sdk -p bench-hello-file -p bench-passthrough
 cargo build -q --locked --release --target wasm32-wasip2 -p cors-gateway --features spin --target-dir target/spin
 cargo build -q --locked --release -p bench-upstream -p cors-gateway-cli
 W=target/wasm32-wasip2/release
-GATEWAY=$W/cors_gateway.wasm HELLO=$W/bench_hello.wasm HELLO_SDK=$W/bench_hello_sdk.wasm PASS=$W/bench_passthrough.wasm
+GATEWAY=$W/cors_gateway.wasm HELLO=$W/bench_hello.wasm HELLO_SDK=$W/bench_hello_sdk.wasm HELLO_FILE=$W/bench_hello_file.wasm PASS=$W/bench_passthrough.wasm
 SPIN=target/spin/wasm32-wasip2/release/cors_gateway.wasm
 
 . bench/common.sh
@@ -172,6 +175,7 @@ for round in $(seq 1 "$ROUNDS"); do
         tag=$([ "$reuse" = - ] && echo fresh || echo reuse)
         serve "preflight/hello-sdk/$tag" "$HELLO_SDK" "$TMP/p10" "$reuse" /api/orders preflight "$ORIGIN"
         serve "preflight/hello-bare/$tag" "$HELLO" "$TMP/p10" "$reuse" /api/orders preflight "$ORIGIN"
+        serve "preflight/hello-file/$tag" "$HELLO_FILE" "$TMP/p10" "$reuse" /api/orders preflight "$ORIGIN"
         serve "preflight/gateway-10/$tag" "$GATEWAY" "$TMP/p10" "$reuse" /api/orders preflight "$ORIGIN"
         serve "preflight/gateway-10-env/$tag" "$GATEWAY" "$TMP/p10env" "$reuse" /api/orders preflight "$ORIGIN"
         serve "preflight/gateway-10k/$tag" "$GATEWAY" "$TMP/p10000" "$reuse" /api/orders preflight "$ORIGIN_10K"
@@ -212,6 +216,8 @@ for tag in ("fresh", "reuse"):
     ratio(f"preflight/gateway-10/{tag}", f"preflight/hello-bare/{tag}")
     ratio(f"preflight/gateway-10-env/{tag}", f"preflight/hello-sdk/{tag}")
     ratio(f"preflight/hello-sdk/{tag}", f"preflight/hello-bare/{tag}")
+    ratio(f"preflight/hello-file/{tag}", f"preflight/hello-sdk/{tag}")
+    ratio(f"preflight/gateway-10/{tag}", f"preflight/hello-file/{tag}")
     ratio(f"preflight/gateway-10k/{tag}", f"preflight/hello-sdk/{tag}")
     ratio(f"preflight/gateway-10k/{tag}", f"preflight/gateway-10/{tag}")
     ratio(f"preflight/gateway-10k-compiled/{tag}", f"preflight/gateway-10/{tag}", 0.5)
