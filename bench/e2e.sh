@@ -137,7 +137,7 @@ EOF
 fi
 
 # run NAME URL LUA ORIGIN [PID]: one bounded wrk run (bench/common.sh's
-# measure); appends "NAME rps cpu" to results, cpu being the host CPU per
+# measure); appends "NAME rps cpu round" to results, cpu being the host CPU per
 # request of PID, the wasmtime serve process.
 run() {
     [ -n "${ONLY:-}" ] && ! grep -qE "$ONLY" <<<"$1" && return 0
@@ -146,7 +146,7 @@ run() {
         echo "!! $1: errors during the run:" >&2
         echo "$ERRORS" >&2
     fi
-    echo "$1 $RPS $CPU" >>"$TMP/results"
+    echo "$1 $RPS $CPU $round" >>"$TMP/results"
     printf '   %-38s %10s req/s %8s µs host CPU/request\n' "$1" "$RPS" "$CPU"
 }
 
@@ -195,10 +195,11 @@ echo
 echo "== results: median requests/s over $ROUNDS rounds"
 python3 - "$TMP/results" <<'EOF'
 import statistics, sys
-runs, cpus = {}, {}
+runs, cpus, by_round = {}, {}, {}
 for line in open(sys.argv[1]):
-    name, rps, cpu = line.split()
+    name, rps, cpu, rnd = line.split()
     runs.setdefault(name, []).append(float(rps))
+    by_round.setdefault(name, {})[rnd] = float(rps)
     if cpu != "-":
         cpus.setdefault(name, []).append(float(cpu))
 med = {k: statistics.median(v) for k, v in runs.items()}
@@ -208,9 +209,13 @@ for k in runs:
 def ratio(a, b, target=None):
     if a in med and b in med:
         r = med[a] / med[b]
+        # Per-round ratios: both ran minutes apart at most, so a host that
+        # slows down during the run shows here as a wide range.
+        per = sorted(by_round[a][k] / by_round[b][k] for k in by_round[a] if k in by_round[b])
+        spread = f"[{per[0]:.2f}..{per[-1]:.2f}]" if len(per) > 1 else ""
         t = f"   target >= {target}x: {'met' if r >= target else 'NOT met'}" if target else ""
-        print(f"  {a:38} / {b:34} = {r:5.2f}x{t}")
-print("\n== ratios")
+        print(f"  {a:38} / {b:34} = {r:5.2f}x {spread:12}{t}")
+print("\n== ratios of the medians, [the range of the per-round ratios]")
 for tag in ("fresh", "reuse"):
     ratio(f"preflight/gateway-10/{tag}", f"preflight/hello-sdk/{tag}", 0.9)
     ratio(f"preflight/gateway-10/{tag}", f"preflight/hello-bare/{tag}")
