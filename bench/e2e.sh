@@ -195,17 +195,16 @@ echo
 echo "== results: median requests/s over $ROUNDS rounds"
 python3 - "$TMP/results" <<'EOF'
 import statistics, sys
-runs, cpus, by_round = {}, {}, {}
+by_round, cpus = {}, {}
 for line in open(sys.argv[1]):
     name, rps, cpu, rnd = line.split()
-    runs.setdefault(name, []).append(float(rps))
     by_round.setdefault(name, {})[rnd] = float(rps)
     if cpu != "-":
         cpus.setdefault(name, []).append(float(cpu))
-med = {k: statistics.median(v) for k, v in runs.items()}
-for k in runs:
+med = {k: statistics.median(v.values()) for k, v in by_round.items()}
+for k, runs in by_round.items():
     c = f"{statistics.median(cpus[k]):7.1f} µs host CPU/request" if k in cpus else ""
-    print(f"  {k:38} {med[k]:10.0f}   (runs: {', '.join(f'{x:.0f}' for x in runs[k])}) {c}")
+    print(f"  {k:38} {med[k]:10.0f}   (runs: {', '.join(f'{x:.0f}' for x in runs.values())}) {c}")
 def ratio(a, b, target=None):
     if a in med and b in med:
         r = med[a] / med[b]

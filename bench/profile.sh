@@ -10,6 +10,7 @@
 #   FORWARD=1 REUSE=1000 bench/profile.sh     # forwarded GETs to bench/upstream instead of preflights
 #   FORWARD=1 REUSE=1000 bench/profile.sh target/wasm32-wasip2/release/bench_passthrough.wasm
 #   bench/profile.sh target/wasm32-wasip2/release/bench_hello_sdk.wasm   # the floor, same flags
+#   KEEP=perf.txt bench/profile.sh            # also keep `perf script`'s output, for your own analysis
 #
 # Prints µs of host CPU per request by shared object ("guest" = the component's
 # compiled code), the hottest symbols, the time in page faults by the code
@@ -36,34 +37,23 @@ if [ -z "$WASM" ]; then
     WASM=target/profile/wasm32-wasip2/release/cors_gateway.wasm
 fi
 
-TMP=$(mktemp -d)
-SERVER= UP=
-cleanup() {
-    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null
-    [ -n "$UP" ] && kill "$UP" 2>/dev/null
-    [ -n "${KEEP:-}" ] && cp "$TMP/perf.txt" "$KEEP" 2>/dev/null; rm -rf "$TMP"
-}
-trap cleanup EXIT
-
 . bench/common.sh
+bench_tmpdir
 # The policy of bench/e2e.sh (ORIGINS of them, 10 by default), written long
 # ago as one in service is.
 mkdir -p "$TMP/policies"
 args=()
-UPSTREAM=127.0.0.1:9 LUA=preflight UP=
+UP_PORT=9 LUA=preflight
 if [ -n "${FORWARD:-}" ]; then
     # Forwarded GETs: the upstream of bench/e2e.sh; the pass-through reads
     # UPSTREAM and TIMEOUT_MS (the policy's default timeout), as in e2e.
     cargo build -q --locked --release -p bench-upstream
-    UP_PORT=$(free_port)
-    target/release/bench-upstream "$UP_PORT" >/dev/null &
-    UP=$!
-    wait_http "$UP_PORT"
-    UPSTREAM=127.0.0.1:$UP_PORT LUA=get
+    start_upstream
+    LUA=get
 fi
 ORIGINS=${ORIGINS:-10}
 ORIGIN="https://app$((ORIGINS / 2 / 10 * 10)).example.com" # an exact entry in the middle, as in e2e
-bench_policy "$ORIGINS" "http://$UPSTREAM" >"$TMP/policies/policy.json"
+bench_policy "$ORIGINS" "http://127.0.0.1:$UP_PORT" >"$TMP/policies/policy.json"
 if [ -n "${COMPILED:-}" ]; then
     cargo build -q --locked --release -p cors-gateway-cli
     target/release/cors-gateway compile "$TMP/policies/policy.json" -o "$TMP/policies/policy.bin" >/dev/null
@@ -74,15 +64,12 @@ write_wrk_scripts "$TMP"
 
 [ -n "$REUSE" ] && args+=(--max-instance-reuse-count "$REUSE")
 [ -n "${ENV:-}" ] && args+=(--env "CORS_POLICY=$(cat "$TMP/policies/policy.json")")
-PORT=$(free_port)
-wasmtime serve --profile perfmap -Scli --addr "127.0.0.1:$PORT" --dir "$TMP/policies::/policies" \
-    --env "UPSTREAM=$UPSTREAM" --env "TIMEOUT_MS=$TIMEOUT_MS" "${args[@]}" "$WASM" 2>"$TMP/serve.log" &
-SERVER=$!
-wait_http "$PORT"
-URL="http://127.0.0.1:$PORT/api/orders"
+serve_wasm "$WASM" "$TMP/policies" --profile perfmap "${args[@]}"
+PIDS+=("$SERVE_PID")
+URL="http://127.0.0.1:$SERVE_PORT/api/orders"
 wrk -t1 -c"$CONNS" -d1s -s "$TMP/$LUA.lua" -H "Origin: $ORIGIN" "$URL" >/dev/null
 
-perf record -q -F 2000 -g -o "$TMP/perf.data" -p "$SERVER" -- sleep "$DURATION" >/dev/null 2>&1 &
+perf record -q -F 2000 -g -o "$TMP/perf.data" -p "$SERVE_PID" -- sleep "$DURATION" >/dev/null 2>&1 &
 PERF=$!
 out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/$LUA.lua" -H "Origin: $ORIGIN" "$URL")
 wait "$PERF"
@@ -90,6 +77,7 @@ grep -q "Non-2xx" <<<"$out" && { echo "!! the component answered errors during t
 REQUESTS=$(awk '/requests in/ {print $1}' <<<"$out")
 echo "== $WASM ($ORIGINS origins${COMPILED:+ compiled}, ${REUSE:+reuse $REUSE, }${ENV:+policy from CORS_POLICY, }$REQUESTS requests in ${DURATION} s)"
 perf script -i "$TMP/perf.data" 2>/dev/null >"$TMP/perf.txt"
+[ -n "${KEEP:-}" ] && cp "$TMP/perf.txt" "$KEEP"
 python3 - "$TMP/perf.txt" "$REQUESTS" 2000 <<'EOF'
 import collections, re, sys
 path, requests, hz = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
