@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 secs="${1:-60}"; shift || true
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(policy_load origin_match request_headers compiled_load)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(policy_load origin_match request_headers compiled_load route_confusion)
 
 if ! rustup toolchain list | grep -q '^nightly'; then
   echo "SETUP FAILED: cargo fuzz needs the nightly toolchain (rustup toolchain install nightly)" >&2

@@ -19,6 +19,12 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
 fi
 
 export PATH="$HOME/.cargo/bin:$PATH"
+# The fuzz targets (scripts/fuzz.sh) build on nightly with cargo-fuzz.
+if ! rustup toolchain list | grep -q '^nightly'; then
+  say "installing the nightly toolchain (for cargo fuzz)"
+  rustup toolchain install nightly --profile minimal
+fi
+command -v cargo-fuzz >/dev/null || { say "installing cargo-fuzz"; cargo install cargo-fuzz --locked; }
 if ! wasmtime --version 2>/dev/null | grep -q "^wasmtime $WASMTIME_VERSION"; then
   say "installing wasmtime-cli $WASMTIME_VERSION (builds from source, ~15 min on 2 cores)"
   cargo install "wasmtime-cli@$WASMTIME_VERSION" --locked

@@ -10,6 +10,7 @@
 //! Every call needs `Authorization: Bearer <token>`, the secret Spin variable
 //! `cors_admin_token`; without that variable the endpoint does not exist.
 
+use crate::log::log;
 use crate::respond::{self, Head};
 use crate::source::{self, sha256_hex};
 use crate::spin::{record_last_good, POLICY_KEY, PREVIOUS_KEY, STORE};
@@ -85,6 +86,8 @@ fn precondition_failed(out: ResponseOutparam, stored_sha: Option<&str>) {
 }
 
 /// Whether `If-Match` (if any) names `current` (the stored version's SHA-256).
+/// The comparison is strong (RFC 9110 §13.1.1): a weak tag (`W/"…"`) never
+/// matches, and the tag must be quoted exactly as the `ETag` was sent.
 fn if_match_ok(headers: &Headers, current: Option<&str>) -> bool {
     let values = header(headers, "if-match");
     if values.is_empty() {
@@ -97,14 +100,10 @@ fn if_match_ok(headers: &Headers, current: Option<&str>) -> bool {
         .any(|tag| match current {
             None => false,
             Some(_) if tag == b"*" => true,
-            Some(sha) => {
-                let tag = tag.strip_prefix(b"W/").unwrap_or(tag);
-                let tag = tag
-                    .strip_prefix(b"\"")
-                    .and_then(|t| t.strip_suffix(b"\""))
-                    .unwrap_or(tag);
-                tag.eq_ignore_ascii_case(sha.as_bytes())
-            }
+            Some(sha) => tag
+                .strip_prefix(b"\"")
+                .and_then(|t| t.strip_suffix(b"\""))
+                .is_some_and(|t| t == sha.as_bytes()),
         })
 }
 
@@ -117,7 +116,7 @@ pub fn handle(
     token: &str,
 ) {
     if !authorized(headers, token) {
-        eprintln!("cors-gateway: WARNING admin request refused: missing or wrong bearer token");
+        log!("cors-gateway: WARNING admin request refused: missing or wrong bearer token");
         let head = Head::new(401, &[], None)
             .header("www-authenticate", "Bearer realm=\"cors-gateway\"")
             .header("cache-control", "no-store");
@@ -212,7 +211,7 @@ pub fn handle(
             }
             // Validated: it is the last good version even before a request uses it.
             record_last_good(&store, &new_sha, &format!("kv:{STORE}/{POLICY_KEY}"), &body);
-            eprintln!(
+            log!(
                 "cors-gateway: admin stored policy {new_sha} (previous {})",
                 previous.as_deref().unwrap_or("-")
             );
@@ -245,7 +244,7 @@ pub fn handle(
             }
             let sha = sha256_hex(&previous);
             record_last_good(&store, &sha, &format!("kv:{STORE}/{POLICY_KEY}"), &previous);
-            eprintln!(
+            log!(
                 "cors-gateway: admin rolled back to policy {sha} (replaced {})",
                 stored_sha.as_deref().unwrap_or("-")
             );

@@ -1,6 +1,7 @@
 //! Forwarding to a route's upstream over `wasi:http/outgoing-handler`, with
 //! both bodies streamed through a fixed-size buffer.
 
+use crate::log::log;
 use crate::respond::{self, Head};
 use crate::wasi_http::{
     outgoing_handler, ErrorCode, Fields, IncomingBody, IncomingRequest, IncomingResponse, Method,
@@ -48,7 +49,9 @@ fn connection_values(headers: &[(String, Vec<u8>)]) -> Vec<&[u8]> {
 pub struct Incoming<'a> {
     pub request: IncomingRequest,
     pub method: Method,
-    pub path_with_query: &'a str,
+    /// The normalised path the route was chosen by, and the query.
+    pub path: &'a str,
+    pub query: &'a str,
     pub headers: &'a [(String, Vec<u8>)],
 }
 
@@ -61,9 +64,10 @@ pub fn forward(
 ) {
     let cors = respond::decision_headers(decision);
     let fail = |status: u16, reason: &str, out: ResponseOutparam| {
-        eprintln!(
+        log!(
             "cors-gateway: upstream {} for route {}: {reason}",
-            route.upstream, route.name
+            route.upstream,
+            route.name
         );
         respond::send(
             out,
@@ -92,7 +96,7 @@ pub fn forward(
     };
 
     let request = OutgoingRequest::new(fields);
-    let target = upstream_path(route, incoming.path_with_query);
+    let target = upstream_path(route, incoming.path, incoming.query);
     let scheme = match route.upstream.scheme {
         UpstreamScheme::Http => Scheme::Http,
         UpstreamScheme::Https => Scheme::Https,
@@ -138,7 +142,7 @@ pub fn forward(
                 // example Content-Length and Transfer-Encoding both sent): the
                 // client's fault, and the upstream request was aborted.
                 if matches!(code, ErrorCode::HttpRequestBodySize(_)) {
-                    eprintln!("cors-gateway: request body does not match its Content-Length; upstream request aborted");
+                    log!("cors-gateway: request body does not match its Content-Length; upstream request aborted");
                     return respond::send(
                         out,
                         Head::new(400, &cors, decision.vary),
@@ -151,7 +155,7 @@ pub fn forward(
         }
         Err(BodyError::Read(e)) => {
             drop(body);
-            eprintln!("cors-gateway: client request body failed: {e}; upstream request aborted");
+            log!("cors-gateway: client request body failed: {e}; upstream request aborted");
             return respond::send(
                 out,
                 Head::new(400, &cors, decision.vary),
@@ -185,7 +189,7 @@ fn send_upstream_response(
 ) {
     let upstream_headers = response.headers().entries();
     if header_block_len(&upstream_headers) > MAX_HEADER_BLOCK_BYTES {
-        eprintln!(
+        log!(
             "cors-gateway: upstream {} sent more than {MAX_HEADER_BLOCK_BYTES} bytes of headers",
             route.upstream
         );
@@ -210,7 +214,7 @@ fn send_upstream_response(
         headers.push(("vary".into(), vary.into_bytes()));
     }
     let Ok(fields) = Fields::from_list(&headers) else {
-        eprintln!(
+        log!(
             "cors-gateway: upstream {} sent headers that cannot be relayed",
             route.upstream
         );
@@ -238,7 +242,7 @@ fn send_upstream_response(
             // Headers are gone already: dropping the body unfinished makes the
             // host abort the response, so the client sees a broken transfer
             // rather than a truncated body that looks complete.
-            eprintln!(
+            log!(
                 "cors-gateway: response body from {} (route {}) broke mid-stream: {e}; response aborted",
                 route.upstream, route.name
             );

@@ -10,6 +10,7 @@
 #[cfg(feature = "spin")]
 mod admin;
 mod forward;
+mod log;
 mod policy_file;
 mod respond;
 pub mod source;
@@ -17,7 +18,9 @@ pub mod source;
 mod spin;
 
 use cors_gateway_core::headers::{header_block_len, MAX_HEADER_BLOCK_BYTES};
+use cors_gateway_core::path::Target;
 use cors_gateway_core::{decide, Action, RequestView, HEALTH_PATH};
+use log::log;
 use respond::Head;
 
 /// The WASI 0.2 HTTP types, as bound by spin-sdk.
@@ -67,16 +70,21 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
             b"request header fields too large\n",
         );
     }
-    let path = path_with_query
-        .split_once('?')
-        .map_or(path_with_query.as_str(), |(p, _)| p);
+    // Normalised once: routing, the namespace check, the decision and the
+    // upstream all see the same path.
+    let target = Target::parse(&path_with_query);
+    let path: &str = &target.path;
 
     // Spin build: the admin endpoint exists only when a token is configured,
     // and answers before the policy is loaded (it can repair a broken one).
+    // A refused token leaves the endpoint off: its paths are then answered
+    // 404 like the rest of the gateway's namespace, never forwarded.
     #[cfg(feature = "spin")]
     if admin::is_admin_path(path) {
-        if let Some(token) = spin::admin_token() {
-            return admin::handle(request, out, &method, path, &headers, &token);
+        match spin::admin_token() {
+            Ok(Some(token)) => return admin::handle(request, out, &method, path, &headers, &token),
+            Ok(None) => {}
+            Err(why) => log!("cors-gateway: ERROR the admin endpoint is off: {why}"),
         }
     }
 
@@ -105,23 +113,24 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
     };
     let policy = &current.loaded.policy;
     let mut scratch = Vec::new();
-    let view = RequestView::from_headers(
-        method_str(&method),
-        &path_with_query,
-        &headers,
-        &mut scratch,
-    );
+    let authority = request.authority();
+    let mut view = RequestView::from_headers(method_str(&method), path, &headers, &mut scratch);
+    // The host's authority is what the request was addressed to (HTTP/2's
+    // `:authority` included); the header is the fallback.
+    if let Some(a) = &authority {
+        view.host = Some(a.as_bytes());
+    }
     let decision = decide(policy, &view);
 
     if let Some(f) = decision.failure {
-        eprintln!(
+        log!(
             "cors-gateway: {} {} {} route={} origin={}: {} ({})",
             match decision.action {
                 Action::Respond(s) => s.to_string(),
                 Action::Forward => "forwarded-without-cors".into(),
             },
             view.method,
-            view.path,
+            log::Value(view.path.as_bytes()),
             decision.route.map_or("-", |r| r.name.as_str()),
             OriginForLog(view.origin),
             f.code(),
@@ -131,11 +140,11 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
 
     if access_log_enabled() {
         // One line per request, for operators (and the browser suite, which
-        // counts preflights with it). Request values are Debug-escaped.
-        eprintln!(
-            "cors-gateway: access {} {:?} kind={:?} action={:?} route={} origin={} failure={}",
+        // counts preflights with it). Request values are escaped and cut.
+        log!(
+            "cors-gateway: access {} {} kind={:?} action={:?} route={} origin={} failure={}",
             view.method,
-            view.path,
+            log::Value(view.path.as_bytes()),
             decision.kind,
             decision.action,
             decision.route.map_or("-", |r| r.name.as_str()),
@@ -149,7 +158,8 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
             forward::Incoming {
                 request,
                 method: method.clone(),
-                path_with_query: &path_with_query,
+                path,
+                query: target.query,
                 headers: &headers,
             },
             route,
@@ -167,6 +177,7 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
                 204 => String::new(),
                 403 => "cors-gateway: refused by CORS policy\n".into(),
                 404 => "cors-gateway: no route for this path\n".into(),
+                421 => "cors-gateway: this host is not served here\n".into(),
                 _ => "cors-gateway: bad request\n".into(),
             };
             if let (true, Some(f)) = (policy.debug, decision.failure) {
@@ -178,8 +189,7 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
     }
 }
 
-/// An `Origin` for a log line: Debug-escaped text, so a hostile value cannot
-/// forge log lines.
+/// An `Origin` for a log line: escaped and cut (see [`log::Value`]).
 struct OriginForLog<'a>(cors_gateway_core::OriginHeader<'a>);
 
 impl std::fmt::Display for OriginForLog<'_> {
@@ -187,9 +197,7 @@ impl std::fmt::Display for OriginForLog<'_> {
         match self.0 {
             cors_gateway_core::OriginHeader::Absent => f.write_str("-"),
             cors_gateway_core::OriginHeader::Multiple => f.write_str("<several>"),
-            cors_gateway_core::OriginHeader::One(v) => {
-                write!(f, "{:?}", String::from_utf8_lossy(v))
-            }
+            cors_gateway_core::OriginHeader::One(v) => std::fmt::Display::fmt(&log::Value(v), f),
         }
     }
 }
@@ -197,6 +205,18 @@ impl std::fmt::Display for OriginForLog<'_> {
 /// `CORS_GATEWAY_ACCESS_LOG=1` turns on the access log.
 fn access_log_enabled() -> bool {
     source::env().access_log
+}
+
+/// The admin endpoint's state for health: `null` in the portable build.
+fn admin_status() -> serde_json::Value {
+    #[cfg(feature = "spin")]
+    return match spin::admin_token() {
+        Ok(Some(_)) => serde_json::json!({"enabled": true}),
+        Ok(None) => serde_json::json!({"enabled": false, "reason": "cors_admin_token is not set"}),
+        Err(why) => serde_json::json!({"enabled": false, "reason": why}),
+    };
+    #[cfg(not(feature = "spin"))]
+    serde_json::Value::Null
 }
 
 fn health(out: ResponseOutparam, current: &Result<source::Current, source::Unavailable>) {
@@ -213,6 +233,7 @@ fn health(out: ResponseOutparam, current: &Result<source::Current, source::Unava
                 },
                 "last_known_good": c.stale_reason.is_some(),
                 "error": c.stale_reason,
+                "admin": admin_status(),
             }),
         ),
         Err(u) => (
@@ -222,6 +243,7 @@ fn health(out: ResponseOutparam, current: &Result<source::Current, source::Unava
                 "policy": null,
                 "source": u.source,
                 "error": u.reason,
+                "admin": admin_status(),
             }),
         ),
     };

@@ -1,7 +1,22 @@
 //! Answers the gateway writes itself (preflights, refusals, errors, health).
 
+use crate::log::log;
 use crate::wasi_http::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use cors_gateway_core::Decision;
+
+const INTERNAL_ERROR: &[u8] = b"cors-gateway: internal error\n";
+
+/// Constant headers of the 500 answer (they cannot be refused).
+fn plain_500_fields() -> Fields {
+    let fields = Fields::new();
+    let _ = fields.append("content-type", b"text/plain; charset=utf-8");
+    let _ = fields.append(
+        "content-length",
+        INTERNAL_ERROR.len().to_string().as_bytes(),
+    );
+    let _ = fields.append("cache-control", b"no-store");
+    fields
+}
 
 /// The CORS headers of a decision, without `Vary` (which callers merge).
 pub fn decision_headers<'a>(d: &'a Decision<'a>) -> Vec<(&'static str, &'a str)> {
@@ -39,18 +54,35 @@ impl<'a> Head<'a> {
 /// The most one `blocking-write-and-flush` may take (WASI 0.2).
 pub const MAX_WRITE_AND_FLUSH: usize = 4096;
 
+/// Statuses that never have a body, so never a `Content-Length` (RFC 9110
+/// §8.6: a server must not send one in a 204).
+fn is_bodyless(status: u16) -> bool {
+    status == 204 || status == 304 || (100..200).contains(&status)
+}
+
 /// Sends a complete response with a small body.
 pub fn send(out: ResponseOutparam, head: Head<'_>, body: &[u8]) {
+    let status = head.status;
     let mut headers = head.headers;
+    let body = if is_bodyless(status) { &[][..] } else { body };
     if !body.is_empty() && !headers.iter().any(|(n, _)| n == "content-type") {
         headers.push(("content-type".into(), b"text/plain; charset=utf-8".to_vec()));
     }
-    headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+    if !is_bodyless(status) {
+        headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+    }
     // Values here come from the policy (validated at load) or are constants,
-    // so the host accepts them; an empty header set is the fallback regardless.
-    let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
+    // so the host accepts them. Should it refuse one anyway, the answer is a
+    // plain 500, never this response stripped of its CORS headers.
+    let (fields, status, body) = match Fields::from_list(&headers) {
+        Ok(f) => (f, status, body),
+        Err(e) => {
+            log!("cors-gateway: ERROR the host refused the headers of a {status} answer ({e:?}); answering 500");
+            (plain_500_fields(), 500, INTERNAL_ERROR)
+        }
+    };
     let response = OutgoingResponse::new(fields);
-    let _ = response.set_status_code(head.status);
+    let _ = response.set_status_code(status);
     let Ok(out_body) = response.body() else {
         return;
     };

@@ -8,6 +8,7 @@
 //! validated completely and replace it only when valid. An invalid or missing
 //! source keeps the last good policy of this instance (last-known-good).
 
+use crate::log::log;
 use cors_gateway_core::{compiled, Policy};
 use sha2::{Digest, Sha256};
 use std::cell::{OnceCell, RefCell};
@@ -207,7 +208,7 @@ pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unav
     });
     match cached {
         Some(loaded) => {
-            eprintln!(
+            log!(
                 "cors-gateway: ERROR policy from {source} rejected, serving last-known-good {} ({}): {reason}",
                 loaded.sha256(), loaded.source
             );
@@ -217,7 +218,7 @@ pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unav
             })
         }
         None => {
-            eprintln!("cors-gateway: ERROR no usable policy from {source}: {reason}");
+            log!("cors-gateway: ERROR no usable policy from {source}: {reason}");
             Err(Unavailable { source, reason })
         }
     }

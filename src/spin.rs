@@ -13,6 +13,7 @@
 //! good policy, which the store keeps because Spin starts an instance per
 //! request and the instance cache alone would forget it.
 
+use crate::log::log;
 use crate::source::{self, Keeper, Loaded, RawSource};
 use spin_sdk::key_value::{Error as KvError, Store};
 use spin_sdk::variables;
@@ -64,10 +65,33 @@ pub fn source(store: &Result<Option<Store>, String>) -> RawSource {
 }
 
 /// The admin token, when one is configured (non-empty).
-pub fn admin_token() -> Option<String> {
-    variables::get(ADMIN_TOKEN_VAR)
+pub fn admin_token() -> Result<Option<String>, &'static str> {
+    let Some(token) = variables::get(ADMIN_TOKEN_VAR)
         .ok()
         .filter(|t| !t.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    admin_token_problem(&token).map_or(Ok(Some(token)), Err)
+}
+
+/// The shortest admin token accepted: 32 bytes (256 bits of hex or base64
+/// from `openssl rand`).
+pub const MIN_ADMIN_TOKEN_BYTES: usize = 32;
+/// The placeholder `deploy/spinkube.yaml` ships: never a real secret.
+pub const PLACEHOLDER_TOKEN: &str = "change-me-to-a-long-random-token";
+
+/// Why a configured admin token is refused (the endpoint then stays off).
+pub fn admin_token_problem(token: &str) -> Option<&'static str> {
+    if token == PLACEHOLDER_TOKEN {
+        Some("cors_admin_token is the placeholder from deploy/spinkube.yaml; set a random secret (openssl rand -hex 32)")
+    } else if token.len() < MIN_ADMIN_TOKEN_BYTES {
+        Some(
+            "cors_admin_token is shorter than 32 bytes; set a random secret (openssl rand -hex 32)",
+        )
+    } else {
+        None
+    }
 }
 
 /// Keeps the last good policy in the key-value store.
@@ -105,6 +129,6 @@ pub fn record_last_good(store: &Store, sha256: &str, source: &str, raw: &[u8]) {
         .set(LAST_GOOD_KEY, raw)
         .and_then(|()| store.set(LAST_GOOD_META_KEY, meta.as_bytes()))
     {
-        eprintln!("cors-gateway: WARNING cannot record the last good policy: {e:?}");
+        log!("cors-gateway: WARNING cannot record the last good policy: {e:?}");
     }
 }

@@ -55,6 +55,16 @@ fn every_case_against_wasmtime_serve() {
                 case["status"].as_u64().unwrap() as u16
             };
             let got = resp.cors();
+            // Normalised paths are forwarded normalised, where the row says.
+            if let (Some(want_path), true) = (case.get("upstream_path"), forwarded) {
+                let seen = upstream
+                    .last()
+                    .map(|s| s.path_with_query)
+                    .unwrap_or_default();
+                if want_path != seen.as_str() {
+                    failures.push(format!("{name}: upstream saw {seen}, want {want_path}"));
+                }
+            }
             if resp.status != want_status || got != want || forwarded != expect_forward {
                 failures.push(format!(
                     "{name}: got {} forwarded={forwarded} {got:?}\n   want {want_status} forwarded={expect_forward} {want:?}",

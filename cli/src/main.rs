@@ -17,8 +17,10 @@ mod browser;
 
 use browser::PageRequest;
 use clap::{Parser, Subcommand};
+use cors_gateway_core::decision::upstream_path;
 use cors_gateway_core::lint::lint;
 use cors_gateway_core::locate::locate;
+use cors_gateway_core::path::Target;
 use cors_gateway_core::{compiled, decide, Action, Decision, Policy, RequestView};
 use serde_json::{json, Value};
 use std::process::ExitCode;
@@ -323,11 +325,13 @@ fn answer(d: &Decision<'_>) -> (Value, Option<&'static str>, Vec<(String, String
     (status, d.failure.map(|f| f.code()), headers)
 }
 
-/// The gateway's answer to exactly this request, and the route it chose.
+/// The gateway's answer to exactly this request, the route it chose and,
+/// when forwarded, the URL the upstream is sent.
 type RawAnswer = (
     Value,
     Option<&'static str>,
     Vec<(String, String)>,
+    Option<String>,
     Option<String>,
 );
 
@@ -338,10 +342,26 @@ fn decide_raw(
     headers: &[(String, String)],
 ) -> RawAnswer {
     let mut scratch = Vec::new();
-    let view = RequestView::from_headers(method, path, headers, &mut scratch);
+    let target = Target::parse(path);
+    let view = RequestView::from_headers(method, &target.path, headers, &mut scratch);
     let d = decide(policy, &view);
     let (status, failure, out) = answer(&d);
-    (status, failure, out, d.route.map(|r| r.name.clone()))
+    let upstream = match (d.action, d.route) {
+        (Action::Forward, Some(r)) => Some(format!(
+            "{}://{}{}",
+            r.upstream.scheme.as_str(),
+            r.upstream.authority,
+            upstream_path(r, &target.path, target.query)
+        )),
+        _ => None,
+    };
+    (
+        status,
+        failure,
+        out,
+        d.route.map(|r| r.name.clone()),
+        upstream,
+    )
 }
 
 fn explain_raw(
@@ -356,8 +376,8 @@ fn explain_raw(
         Err(code) => return code,
     };
     let headers: Vec<(String, String)> = request_headers.iter().map(|h| split_header(h)).collect();
-    let (status, failure, out, route) = decide_raw(&policy, method, path, &headers);
-    let doc = json!({"route": route, "status": status, "failure": failure,
+    let (status, failure, out, route, upstream) = decide_raw(&policy, method, path, &headers);
+    let doc = json!({"route": route, "status": status, "failure": failure, "upstream": upstream,
                      "headers": out.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>()});
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
@@ -368,6 +388,9 @@ fn explain_raw(
             );
             if let Some(f) = failure {
                 println!("  failed check: {f}");
+            }
+            if let Some(u) = &upstream {
+                println!("  forwarded to {u}");
             }
             for (n, v) in &out {
                 println!("  {n}: {v}");
@@ -426,6 +449,9 @@ fn explain(
     };
     let page_headers: Vec<(String, String)> = headers.iter().map(|h| split_header(h)).collect();
     let url = format!("<gateway>{path}");
+    // Routed and decided on the normalised path, as the gateway does.
+    let target = Target::parse(path);
+    let path: &str = &target.path;
     let req = PageRequest {
         url: &url,
         origin,
@@ -433,7 +459,7 @@ fn explain(
         headers: &page_headers,
         credentials,
     };
-    let route = policy.route_for(path.split('?').next().unwrap_or(path));
+    let route = policy.route_for(path);
     let route_index = route.map(|r| r.index);
     let reasons = browser::preflight_reasons(&req);
     let mut steps: Vec<Value> = Vec::new();

@@ -213,5 +213,25 @@ fn http_request(origin: &str) -> http::Request<()> {
     req.body(()).expect("valid request")
 }
 
-criterion_group!(benches, bench_all);
+/// A 60 KB hostile `Origin` next to a normal one, in one group: the
+/// hostile one is refused before any per-byte work, so both cost about the
+/// same however long the value is.
+fn bench_hostile_origin(c: &mut Criterion) {
+    let policy = Policy::from_json(&policy_json(10)).expect("policy");
+    let normal = subdomain_origin(10);
+    let mut g = c.benchmark_group("hostile-origin");
+    for (name, origin) in [
+        ("normal", normal),
+        ("300-bytes", common::hostile_origin(300)),
+        ("60-kb", common::hostile_origin(60 * 1024)),
+    ] {
+        let headers = preflight_headers(&origin);
+        g.bench_function(format!("preflight/{name}"), |b| {
+            b.iter(|| answer(&policy, "OPTIONS", "/api/orders", black_box(&headers)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_all, bench_hostile_origin);
 criterion_main!(benches);

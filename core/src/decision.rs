@@ -6,13 +6,14 @@
 //! The decision borrows from the policy and the request and allocates nothing.
 
 use crate::headers::{is_safelisted_method, is_token, parse_request_header_list, HeaderListError};
-use crate::origin::{parse_origin, OriginMatch, OriginParts};
+use crate::origin::{parse_origin, OriginMatch, OriginParts, MAX_ORIGIN_LEN};
+use crate::path::{self, PathIssue};
 use crate::policy::{CorsConfig, OnDisallowed, Policy, Route};
 use std::fmt;
 
-/// `Vary` on every preflight answer, allowed or not: the answer depends on all three.
-pub const VARY_PREFLIGHT: &str =
-    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+/// `Vary` on every answer to an `OPTIONS` request, preflight or not, allowed
+/// or not: a preflight's answer depends on all four.
+pub const VARY_PREFLIGHT: &str = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network";
 pub const VARY_ORIGIN: &str = "Origin";
 
 /// The request's `Origin` header as the host saw it.
@@ -38,11 +39,16 @@ pub struct RequestView<'a> {
     pub request_headers: &'a [&'a [u8]],
     /// `Access-Control-Request-Private-Network: true` was sent.
     pub request_private_network: bool,
+    /// The `Host` the request was sent to (the host's authority where it
+    /// knows one); several `Host` lines are passed as an empty value.
+    pub host: Option<&'a [u8]>,
 }
 
 impl<'a> RequestView<'a> {
     /// Builds the view from a request's method, path (a query is ignored) and
-    /// header lines, as any host hands them over. `scratch` holds the
+    /// header lines, as any host hands them over. The path must already be
+    /// [`path::normalize`]d (an unnormalised one is refused, never misrouted).
+    /// `scratch` holds the
     /// `Access-Control-Request-Headers` lines (the caller owns the buffer so
     /// this stays allocation-free when it is reused).
     pub fn from_headers<N: AsRef<str>, V: AsRef<[u8]>>(
@@ -57,6 +63,7 @@ impl<'a> RequestView<'a> {
         let mut origin = OriginHeader::Absent;
         let mut request_method: Option<&[u8]> = None;
         let mut request_private_network = false;
+        let mut host: Option<&[u8]> = None;
         for (name, value) in headers {
             let (name, value) = (name.as_ref(), value.as_ref());
             if name.eq_ignore_ascii_case("origin") {
@@ -71,6 +78,8 @@ impl<'a> RequestView<'a> {
                 scratch.push(value);
             } else if name.eq_ignore_ascii_case("access-control-request-private-network") {
                 request_private_network = value.eq_ignore_ascii_case(b"true");
+            } else if name.eq_ignore_ascii_case("host") {
+                host = Some(if host.is_some() { b"" } else { value });
             }
         }
         RequestView {
@@ -80,6 +89,7 @@ impl<'a> RequestView<'a> {
             request_method,
             request_headers: scratch,
             request_private_network,
+            host,
         }
     }
 }
@@ -105,7 +115,11 @@ pub enum Action {
 /// Why a request was refused or not granted CORS access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure<'r> {
-    UnsafePath,
+    UnsafePath(PathIssue),
+    /// `allowed_hosts` is set and the request's `Host` is not in it.
+    HostNotAllowed,
+    /// A path under `/.well-known/cors-gateway/` that no gateway feature answers.
+    ReservedPath,
     MalformedOrigin,
     OriginNotAllowed,
     NoRoute,
@@ -122,7 +136,9 @@ impl Failure<'_> {
     /// A stable identifier for logs and the debug header.
     pub fn code(&self) -> &'static str {
         match self {
-            Failure::UnsafePath => "unsafe-path",
+            Failure::UnsafePath(_) => "unsafe-path",
+            Failure::HostNotAllowed => "host-not-allowed",
+            Failure::ReservedPath => "reserved-path",
             Failure::MalformedOrigin => "malformed-origin",
             Failure::OriginNotAllowed => "origin-not-allowed",
             Failure::NoRoute => "no-route",
@@ -141,9 +157,14 @@ impl Failure<'_> {
 impl fmt::Display for Failure<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::UnsafePath => {
-                f.write_str("the path has dot segments, encoded slashes or backslashes")
-            }
+            Failure::UnsafePath(issue) => write!(
+                f,
+                "{issue}: an upstream could read it as another route's path"
+            ),
+            Failure::HostNotAllowed => f.write_str("the Host is not in allowed_hosts"),
+            Failure::ReservedPath => f.write_str(
+                "paths under /.well-known/cors-gateway/ belong to the gateway and are never forwarded",
+            ),
             Failure::MalformedOrigin => f.write_str("the Origin header is not a canonical origin"),
             Failure::OriginNotAllowed => f.write_str("the origin is not in allow_origins"),
             Failure::NoRoute => f.write_str("no route's path_prefix matches the path"),
@@ -230,27 +251,6 @@ impl Decision<'_> {
     }
 }
 
-/// True for paths a route prefix check could be fooled by, because an
-/// upstream might normalise them into another route's space: dot segments
-/// (also percent-encoded), encoded slashes and backslashes.
-pub fn path_is_unsafe(path: &str) -> bool {
-    let b = path.as_bytes();
-    if b.contains(&b'\\') {
-        return true;
-    }
-    // Percent-encoded '.', '/', '\' in any case.
-    if b.windows(3).any(|w| {
-        w[0] == b'%'
-            && matches!(
-                (w[1], w[2].to_ascii_lowercase()),
-                (b'2', b'e') | (b'2', b'f') | (b'5', b'c')
-            )
-    }) {
-        return true;
-    }
-    path.split('/').any(|seg| seg == "." || seg == "..")
-}
-
 enum Origin<'r> {
     Absent,
     Malformed,
@@ -262,6 +262,9 @@ fn classify_origin<'r>(h: OriginHeader<'r>) -> Origin<'r> {
     match h {
         OriginHeader::Absent => Origin::Absent,
         OriginHeader::Multiple => Origin::Malformed,
+        // Longer than any origin a browser can send: refused before any
+        // per-byte work, so a hostile value costs O(1).
+        OriginHeader::One(bytes) if bytes.len() > MAX_ORIGIN_LEN => Origin::Malformed,
         OriginHeader::One(bytes) => match std::str::from_utf8(bytes) {
             Ok("null") => Origin::Null("null"),
             Ok(s) => match parse_origin(s) {
@@ -283,8 +286,12 @@ pub fn decide<'a>(policy: &'a Policy, req: &RequestView<'a>) -> Decision<'a> {
     };
     let route = policy.route_for(req.path);
     let cors = route.map_or(&policy.defaults, |r| &r.cors);
-    let vary = match kind {
-        Kind::Preflight => Some(VARY_PREFLIGHT),
+    let vary = match origin {
+        // An OPTIONS answer may be taken for a preflight's by a cache.
+        _ if kind == Kind::Preflight || req.method == "OPTIONS" => Some(VARY_PREFLIGHT),
+        // The refusal of a malformed Origin depends on the Origin, even on a
+        // route whose other answers do not.
+        Origin::Malformed => Some(VARY_ORIGIN),
         _ if cors.origin_independent() => None,
         _ => Some(VARY_ORIGIN),
     };
@@ -302,8 +309,17 @@ pub fn decide<'a>(policy: &'a Policy, req: &RequestView<'a>) -> Decision<'a> {
         d.failure = Some(failure);
         d
     };
-    if !req.path.starts_with('/') || path_is_unsafe(req.path) {
-        return refuse(d, 400, Failure::UnsafePath);
+    if let Err(issue) = path::check(req.path, route.is_some_and(|r| r.allow_encoded_slashes)) {
+        return refuse(d, 400, Failure::UnsafePath(issue));
+    }
+    let hosts = route.map_or(&policy.allowed_hosts, |r| &r.allowed_hosts);
+    if let Some(hosts) = hosts {
+        if !req.host.is_some_and(|h| hosts.contains(h)) {
+            return refuse(d, 421, Failure::HostNotAllowed);
+        }
+    }
+    if crate::is_reserved_path(req.path) {
+        return refuse(d, 404, Failure::ReservedPath);
     }
     let (origin_str, parts) = match origin {
         Origin::Absent => {
@@ -427,12 +443,9 @@ fn check_preflight<'a>(c: &CorsConfig, req: &RequestView<'a>) -> Result<bool, Fa
 }
 
 /// The path and query to request from `route`'s upstream for an incoming
-/// `path_with_query` (already known to start with the route's prefix).
-pub fn upstream_path(route: &Route, path_with_query: &str) -> String {
-    let (path, query) = match path_with_query.find('?') {
-        Some(i) => path_with_query.split_at(i),
-        None => (path_with_query, ""),
-    };
+/// request: `path` is the normalised path the route was chosen by (so it
+/// starts with the route's prefix), `query` is empty or starts with `?`.
+pub fn upstream_path(route: &Route, path: &str, query: &str) -> String {
     let rest = if route.strip_prefix {
         path.get(route.path_prefix.len()..).unwrap_or("")
     } else {

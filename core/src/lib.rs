@@ -5,6 +5,8 @@
 //! - [`compiled`]: the compiled policy form (`cors-gateway compile`), loaded in one pass;
 //! - [`decision`]: [`decide`], the answer for one request;
 //! - [`headers`]: header-level rules shared by the above;
+//! - [`path`]: the canonical request path (normalised or refused before routing);
+//! - [`host`]: the `allowed_hosts` list;
 //! - [`json`]: the borrowing JSON tree the policy is validated from;
 //! - [`lint`]: what is legal but risky or useless (for `check`);
 //! - [`locate`]: JSON path to line:column, for messages.
@@ -15,14 +17,31 @@
 pub mod compiled;
 pub mod decision;
 pub mod headers;
+pub mod host;
 pub mod json;
 pub mod lint;
 pub mod locate;
 pub mod origin;
+pub mod path;
 pub mod policy;
 
 pub use decision::{decide, Action, Decision, Failure, Grant, Kind, OriginHeader, RequestView};
 pub use policy::{Policy, PolicyError, PolicyErrors, Route};
 
+/// The gateway's own namespace: every path in it is answered by the
+/// gateway (health, the Spin build's admin endpoint, else 404) and never
+/// forwarded, whatever the routes say.
+pub const RESERVED_PREFIX: &str = "/.well-known/cors-gateway";
+
 /// Reserved path of the health endpoint, answered before routing.
 pub const HEALTH_PATH: &str = "/.well-known/cors-gateway/health";
+
+/// True for [`RESERVED_PREFIX`] itself and every path below it, ignoring
+/// ASCII case as route matching does.
+pub fn is_reserved_path(path: &str) -> bool {
+    path::has_prefix(path, RESERVED_PREFIX)
+        && matches!(
+            path.as_bytes().get(RESERVED_PREFIX.len()),
+            None | Some(b'/')
+        )
+}

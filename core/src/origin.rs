@@ -24,6 +24,8 @@ fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
         "http" | "ws" => Some(80),
         "https" | "wss" => Some(443),
+        // The URL standard's other special scheme with a default port.
+        "ftp" => Some(21),
         _ => None,
     }
 }
@@ -37,24 +39,63 @@ fn is_scheme(s: &str) -> bool {
         })
 }
 
-/// Host as a browser serialises it: lower-case ASCII (IDNs arrive as `xn--`),
-/// no empty label except one trailing dot, or a bracketed IPv6 literal.
+/// The longest host a browser can send: a DNS name has at most 253 bytes,
+/// plus one trailing dot (an IPv6 literal is shorter).
+pub const MAX_HOST_LEN: usize = 254;
+/// The longest DNS label.
+pub const MAX_LABEL_LEN: usize = 63;
+/// The longest scheme accepted in an origin (`safari-web-extension` has 20).
+pub const MAX_SCHEME_LEN: usize = 32;
+/// The longest `Origin` a browser can send: scheme, `://`, the longest host
+/// and `:65535`. Anything longer is refused before any other work, so a
+/// hostile value costs O(1) whatever its size.
+pub const MAX_ORIGIN_LEN: usize = MAX_SCHEME_LEN + 3 + MAX_HOST_LEN + 6;
+
+/// WHATWG URL's "ends in a number": the last label (a trailing dot aside) is
+/// decimal digits or `0x` hex, so the URL parser reads the host as IPv4.
+fn ends_in_number(host: &[u8]) -> bool {
+    let body = host.strip_suffix(b".").unwrap_or(host);
+    let last = body.rsplit(|&c| c == b'.').next().unwrap_or(body);
+    (!last.is_empty() && last.iter().all(u8::is_ascii_digit))
+        || last
+            .strip_prefix(b"0x")
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+}
+
+/// Host as a browser serialises it: lower-case ASCII (IDNs arrive as `xn--`)
+/// labels of at most 63 bytes, at most 253 bytes with one optional trailing
+/// dot; or an IPv4 address in dotted-decimal form; or a bracketed IPv6
+/// literal in its RFC 5952 form (never IPv4-mapped).
 fn is_canonical_host(h: &str) -> bool {
     let b = h.as_bytes();
-    if b.is_empty() {
+    if b.is_empty() || b.len() > MAX_HOST_LEN {
         return false;
     }
-    if b[0] == b'[' {
-        return b.len() > 2
-            && b[b.len() - 1] == b']'
-            && b[1..b.len() - 1]
-                .iter()
-                .all(|&c| c.is_ascii_digit() || matches!(c, b'a'..=b'f' | b':' | b'.'));
+    if let Some(inner) = h.strip_prefix('[') {
+        let Some(inner) = inner.strip_suffix(']') else {
+            return false;
+        };
+        // A browser serialises the address itself, so its one text is the
+        // only spelling accepted; an IPv4-mapped one is the IPv4 host in
+        // disguise (and is shown in another form).
+        return inner.len() <= 39
+            && inner.bytes().all(|c| c.is_ascii_hexdigit() || c == b':')
+            && inner
+                .parse::<std::net::Ipv6Addr>()
+                .is_ok_and(|a| a.to_ipv4_mapped().is_none() && a.to_string() == inner);
+    }
+    if ends_in_number(b) {
+        return h
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.to_string() == h);
     }
     // Labels of [a-z0-9_-], none empty, one optional trailing dot. One pass
     // over the bytes (a `split` per label costs several times more, and this
     // runs for every policy entry and every request's `Origin`).
     let body = b.strip_suffix(b".").unwrap_or(b);
+    if body.len() > MAX_HOST_LEN - 1 {
+        return false;
+    }
     let mut label_len = 0usize;
     for &c in body {
         if c == b'.' {
@@ -64,6 +105,9 @@ fn is_canonical_host(h: &str) -> bool {
             label_len = 0;
         } else if c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_' {
             label_len += 1;
+            if label_len > MAX_LABEL_LEN {
+                return false;
+            }
         } else {
             return false;
         }
@@ -82,21 +126,25 @@ fn parse_port(p: &str) -> Option<u16> {
     p.parse().ok()
 }
 
-/// Splits `host[:port]`, honouring IPv6 brackets.
-fn split_host_port(s: &str) -> (&str, Option<&str>) {
+/// Splits `host[:port]`, honouring IPv6 brackets. `None` when text follows
+/// an IPv6 literal's `]` that is not a `:port` (`[::1]junk`).
+fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
     if s.starts_with('[') {
         match s.find(']') {
             Some(i) => {
                 let (h, rest) = s.split_at(i + 1);
-                (h, rest.strip_prefix(':'))
+                match rest {
+                    "" => Some((h, None)),
+                    _ => rest.strip_prefix(':').map(|p| (h, Some(p))),
+                }
             }
-            None => (s, None),
+            None => Some((s, None)),
         }
     } else {
-        match s.rfind(':') {
+        Some(match s.rfind(':') {
             Some(i) => (&s[..i], Some(&s[i + 1..])),
             None => (s, None),
-        }
+        })
     }
 }
 
@@ -104,14 +152,17 @@ fn split_host_port(s: &str) -> (&str, Option<&str>) {
 /// serialisation of a tuple origin (the caller treats that as a refusal).
 /// `null` is not a tuple origin and is handled by the caller.
 pub fn parse_origin(s: &str) -> Option<OriginParts<'_>> {
+    if s.len() > MAX_ORIGIN_LEN {
+        return None;
+    }
     // A scheme has no ':', so the first one must start "://" (cheaper than a
     // substring search; this runs for every policy entry and every request).
     let colon = s.bytes().position(|b| b == b':')?;
     let (scheme, rest) = (&s[..colon], s[colon..].strip_prefix("://")?);
-    if !is_scheme(scheme) {
+    if scheme.len() > MAX_SCHEME_LEN || !is_scheme(scheme) {
         return None;
     }
-    let (host, port) = split_host_port(rest);
+    let (host, port) = split_host_port(rest)?;
     if !is_canonical_host(host) {
         return None;
     }
@@ -281,7 +332,11 @@ pub fn parse_pattern_general(entry: &str) -> Result<OriginPattern, PatternError>
             "\"{entry}\": an origin has no user name or password (\"user@\"); {EXPECTED}"
         )));
     }
-    let (host_raw, port_raw) = split_host_port(authority);
+    let Some((host_raw, port_raw)) = split_host_port(authority) else {
+        return Err(err(format!(
+            "\"{entry}\": only \":port\" may follow an IPv6 address's \"]\"; {EXPECTED}"
+        )));
+    };
     let host = host_raw.to_ascii_lowercase();
     if host != host_raw {
         fixes.push("the host must be lower case");
@@ -321,13 +376,35 @@ pub fn parse_pattern_general(entry: &str) -> Result<OriginPattern, PatternError>
             "\"{entry}\": '*' is only allowed as the whole first label (\"https://*.example.com\") or as the whole port (\"http://localhost:*\")"
         )));
     }
-    if !is_canonical_host(&bare_host) {
+    if wild && (bare_host.starts_with('[') || ends_in_number(bare_host.as_bytes())) {
         return Err(err(format!(
-            "\"{entry}\": \"{host_raw}\" is not a valid host"
+            "\"{entry}\": an IP address has no subdomains (a host whose last label is a number is an IPv4 address to a browser)"
         )));
     }
-    if wild && bare_host.starts_with('[') {
-        return Err(err(format!("\"{entry}\": an IP address has no subdomains")));
+    if scheme.len() > MAX_SCHEME_LEN {
+        return Err(err(format!(
+            "\"{entry}\": the scheme is longer than {MAX_SCHEME_LEN} bytes; {EXPECTED}"
+        )));
+    }
+    // A subdomain adds at least two bytes ("a.") to the suffix.
+    let room = if wild { MAX_HOST_LEN - 3 } else { MAX_HOST_LEN };
+    if bare_host.len() > room || bare_host.split('.').any(|l| l.len() > MAX_LABEL_LEN) {
+        return Err(err(format!(
+            "\"{entry}\": a host name has labels of at most {MAX_LABEL_LEN} bytes and at most 253 bytes in all{}",
+            if wild { ", its subdomains included" } else { "" }
+        )));
+    }
+    if !is_canonical_host(&bare_host) {
+        return Err(err(format!(
+            "\"{entry}\": \"{host_raw}\" is not a valid host{}",
+            if bare_host.starts_with('[') {
+                " (an IPv6 address is written as browsers serialise it: lower case, zeros compressed, never IPv4-mapped)"
+            } else if ends_in_number(bare_host.as_bytes()) {
+                " (a host ending in a number is an IPv4 address, written as four decimal numbers without leading zeros)"
+            } else {
+                ""
+            }
+        )));
     }
     if !fixes.is_empty() {
         let canonical = format!("{scheme}://{host}{port}");
@@ -707,17 +784,10 @@ impl OriginTable {
                     .get(scheme.len() + 3..scheme.len() + 3 + host.len())
                     == Some(host)
             })?;
-        // The host reversed, on the stack (a host over 256 bytes, which no
-        // DNS name is, on the heap).
-        let mut stack = [0u8; 256];
-        let mut heap = Vec::new();
-        let reversed: &mut [u8] = match stack.get_mut(..host.len()) {
-            Some(s) => s,
-            None => {
-                heap.resize(host.len(), 0);
-                &mut heap
-            }
-        };
+        // The host reversed, on the stack: a canonical host has at most
+        // MAX_HOST_LEN bytes, so no request allocates here.
+        let mut stack = [0u8; MAX_HOST_LEN];
+        let reversed: &mut [u8] = stack.get_mut(..host.len())?;
         reverse_labels(host, reversed);
         let reversed: &[u8] = reversed;
         if self.contains(&[scheme, b"://", reversed, tail]) {
@@ -991,23 +1061,110 @@ mod tests {
     proptest::proptest! {
         /// The one-pass host check accepts exactly what the rule says: labels
         /// of [a-z0-9_-], none empty, one optional trailing dot (written here
-        /// the plain way, with `split`).
+        /// the plain way, with `split`); a host whose last label is a number
+        /// (what the URL standard parses as IPv4) only as four decimal
+        /// numbers up to 255 without leading zeros.
         #[test]
-        fn host_check_is_the_label_rule(h in "[aZ0._-]{0,8}|\\[[a:.]{0,4}\\]?") {
+        fn host_check_is_the_label_rule(h in "[aZ0-9x._-]{0,12}|\\[[a:.]{0,4}\\]?") {
             let rule = if h.starts_with('[') {
-                is_canonical_host(&h) // the IPv6 branch is unchanged
+                is_canonical_host(&h) // the IPv6 branch has its own tests
             } else {
                 let body = h.strip_suffix('.').unwrap_or(&h);
-                !body.is_empty()
-                    && body.split('.').all(|l| {
-                        !l.is_empty()
-                            && l.bytes().all(|c| {
-                                c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_'
-                            })
-                    })
+                let last = body.rsplit('.').next().unwrap_or("");
+                let numeric = (!last.is_empty() && last.bytes().all(|c| c.is_ascii_digit()))
+                    || last.strip_prefix("0x").is_some_and(|x| x.bytes().all(|c| c.is_ascii_hexdigit()));
+                if numeric {
+                    let parts: Vec<&str> = h.split('.').collect();
+                    parts.len() == 4
+                        && parts.iter().all(|p| {
+                            !p.is_empty()
+                                && p.bytes().all(|c| c.is_ascii_digit())
+                                && (p.len() == 1 || !p.starts_with('0'))
+                                && p.len() <= 3
+                                && p.parse::<u32>().is_ok_and(|n| n <= 255)
+                        })
+                } else {
+                    !body.is_empty()
+                        && body.split('.').all(|l| {
+                            !l.is_empty()
+                                && l.bytes().all(|c| {
+                                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_'
+                                })
+                        })
+                }
             };
             proptest::prop_assert_eq!(is_canonical_host(&h), rule, "{:?}", h);
         }
+    }
+
+    #[test]
+    fn hosts_are_held_to_what_a_browser_serialises() {
+        for ok in [
+            "127.0.0.1",
+            "[::1]",
+            "[2001:db8::1]",
+            "[::]",
+            "[fe80::1:2]",
+            "a.b",
+            "x.0a",
+            "0xg",
+        ] {
+            assert!(is_canonical_host(ok), "{ok}");
+        }
+        let long_label = format!("{}.example", "a".repeat(64));
+        let long_name = format!("{}example", "abcdefghi.".repeat(25));
+        for bad in [
+            "[::1]junk",
+            "[::ffff:1.2.3.4]",
+            "[::ffff:102:304]",
+            "[0:0:0:0:0:0:0:1]",
+            "[::1:2:3:4:5:6:7]",
+            "[2001:DB8::1]",
+            "[::1%25eth0]",
+            "[1.2.3.4]",
+            "1.2.3",
+            "01.2.3.4",
+            "1.2.3.4.",
+            "0x7f.0.0.1",
+            "a.0x1",
+            "0x",
+            "256.0.0.1",
+            "example.123",
+            &long_label,
+            &long_name,
+        ] {
+            assert!(!is_canonical_host(bad), "{bad}");
+        }
+        assert!(parse_origin("http://[::1]junk").is_none());
+        assert!(parse_origin("http://[::1]:3000").is_some());
+        assert!(parse_pattern("http://[::1]junk").is_err());
+        let e = parse_pattern("https://*.0.1").unwrap_err();
+        assert!(e.message.contains("IP address has no subdomains"), "{e}");
+        assert!(parse_pattern("https://*.example.123").is_err());
+        assert!(parse_pattern(&format!("https://*.{}", "a".repeat(64))).is_err());
+        assert!(parse_pattern("http://127.0.0.1:*").is_ok());
+    }
+
+    #[test]
+    fn no_origin_longer_than_a_real_one_parses() {
+        let host = format!(
+            "{}.{}.{}.{}",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61)
+        );
+        assert_eq!(host.len(), 253);
+        let longest = format!("https://{host}:65535");
+        assert!(parse_origin(&longest).is_some());
+        let scheme = "s".repeat(MAX_SCHEME_LEN);
+        let at_bound = format!("{scheme}://{host}.:65535");
+        assert_eq!(at_bound.len(), MAX_ORIGIN_LEN);
+        assert!(parse_origin(&at_bound).is_some());
+        assert!(parse_origin(&format!("{scheme}s://{host}.:65535")).is_none());
+        assert!(
+            parse_origin(&format!("https://{}", "a.".repeat(30_000) + "example.com")).is_none()
+        );
     }
 
     /// The front-coded table finds exactly its keys, across blocks, with

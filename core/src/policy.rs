@@ -5,6 +5,7 @@
 use crate::headers::{
     is_forbidden_method, is_forbidden_request_header, is_token, NORMALISED_METHODS,
 };
+use crate::host::HostSet;
 use crate::json::Json;
 use crate::origin::{parse_pattern, OriginSet, OriginTable};
 use std::fmt;
@@ -133,6 +134,12 @@ pub struct Route {
     pub strip_prefix: bool,
     pub timeout_ms: u32,
     pub cors: CorsConfig,
+    /// `%2f` in paths is forwarded as it is (APIs such as GitLab's name
+    /// resources with it); off by default, because an upstream that decodes
+    /// it sees another path.
+    pub allow_encoded_slashes: bool,
+    /// The route's `allowed_hosts`, or the policy's when it has none.
+    pub allowed_hosts: Option<Arc<HostSet>>,
     /// Index in the document's `routes` array (for messages).
     pub index: usize,
 }
@@ -143,6 +150,8 @@ pub struct Policy {
     pub defaults: CorsConfig,
     /// Sorted by descending `path_prefix` length, so the first match is the longest.
     pub routes: Vec<Route>,
+    /// The top-level `allowed_hosts` (for requests no route matches).
+    pub allowed_hosts: Option<Arc<HostSet>>,
     pub debug: bool,
     /// For a policy loaded from its compiled form (see [`crate::compiled`]):
     /// the SHA-256 of the JSON it was compiled from.
@@ -204,11 +213,13 @@ impl Policy {
         }
     }
 
-    /// Longest-prefix route for a request path.
+    /// Longest-prefix route for a (normalised) request path. Prefixes match
+    /// ignoring ASCII case, so an upstream that routes case-insensitively
+    /// picks the same route.
     pub fn route_for(&self, path: &str) -> Option<&Route> {
         self.routes
             .iter()
-            .find(|r| path.starts_with(r.path_prefix.as_str()))
+            .find(|r| crate::path::has_prefix(path, &r.path_prefix))
     }
 }
 
@@ -267,7 +278,14 @@ struct CorsLayer<'a> {
     on_disallowed_origin: Option<OnDisallowed>,
 }
 
-const TOP_FIELDS: [&str; 5] = ["$schema", "version", "cors", "routes", "debug"];
+const TOP_FIELDS: [&str; 6] = [
+    "$schema",
+    "version",
+    "cors",
+    "routes",
+    "debug",
+    "allowed_hosts",
+];
 const CORS_FIELDS: [&str; 8] = [
     "allow_origins",
     "allow_methods",
@@ -278,13 +296,15 @@ const CORS_FIELDS: [&str; 8] = [
     "allow_private_network",
     "on_disallowed_origin",
 ];
-const ROUTE_FIELDS: [&str; 6] = [
+const ROUTE_FIELDS: [&str; 8] = [
     "name",
     "path_prefix",
     "upstream",
     "strip_prefix",
     "timeout_ms",
     "cors",
+    "allow_encoded_slashes",
+    "allowed_hosts",
 ];
 
 struct Validator {
@@ -454,12 +474,15 @@ impl Validator {
             None => CorsLayer::default(),
         };
         let defaults = self.merge(&base, &CorsLayer::default());
+        let allowed_hosts = map
+            .get("allowed_hosts")
+            .and_then(|v| self.hosts(v, ROOT.field("allowed_hosts")));
         let mut routes = Vec::new();
         match map.get("routes") {
             None => self.error("routes", "missing; expected an array of routes"),
             Some(Json::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
-                    if let Some(r) = self.route(item, i, &base) {
+                    if let Some(r) = self.route(item, i, &base, &allowed_hosts) {
                         routes.push(r);
                     }
                 }
@@ -474,6 +497,7 @@ impl Validator {
         Some(Policy {
             defaults: defaults?,
             routes,
+            allowed_hosts,
             debug,
             compiled_from: None,
         })
@@ -491,20 +515,61 @@ impl Validator {
                         ),
                     );
                 }
-                if a.path_prefix == b.path_prefix {
+                if a.path_prefix.eq_ignore_ascii_case(&b.path_prefix) {
                     self.error(
                         format!("routes[{}].path_prefix", a.index),
                         format!(
-                            "duplicate path_prefix \"{}\" (also routes[{}]); the second route could never be chosen",
-                            a.path_prefix, b.index
+                            "duplicate path_prefix \"{}\" (also routes[{}], \"{}\"; prefixes match ignoring case); the second route could never be chosen",
+                            a.path_prefix, b.index, b.path_prefix
                         ),
                     );
+                }
+                // An upstream that decodes %2f could reach a route nested
+                // under one that forwards them: forbid the nesting.
+                for (outer, inner) in [(a, b), (b, a)] {
+                    if outer.allow_encoded_slashes
+                        && inner.path_prefix.len() > outer.path_prefix.len()
+                        && crate::path::has_prefix(&inner.path_prefix, &outer.path_prefix)
+                    {
+                        self.error(
+                            format!("routes[{}].allow_encoded_slashes", outer.index),
+                            format!(
+                                "route \"{}\" forwards encoded slashes, so no other route's path_prefix may lie under \"{}\" (routes[{}] has \"{}\"): an upstream that decodes %2f would run such a request as the other route's",
+                                outer.name, outer.path_prefix, inner.index, inner.path_prefix
+                            ),
+                        );
+                    }
                 }
             }
         }
     }
 
-    fn route(&mut self, v: &Json, index: usize, base: &CorsLayer) -> Option<Route> {
+    fn hosts(&mut self, v: &Json, path: At) -> Option<Arc<HostSet>> {
+        let entries = self.strings(v, path);
+        if entries.is_empty() {
+            if matches!(v, Json::Array(_)) {
+                self.error(path, "is empty, which would refuse every request; list the hosts clients use, or leave the field out to accept any Host");
+            }
+            return None;
+        }
+        match HostSet::parse(entries) {
+            Ok(set) => Some(Arc::new(set)),
+            Err(errors) => {
+                for (i, e) in errors {
+                    self.error(path.index(i), e.to_string());
+                }
+                None
+            }
+        }
+    }
+
+    fn route(
+        &mut self,
+        v: &Json,
+        index: usize,
+        base: &CorsLayer,
+        policy_hosts: &Option<Arc<HostSet>>,
+    ) -> Option<Route> {
         let path = ROUTES.index(index);
         let map = self.object(v, path, &ROUTE_FIELDS)?;
         let required = |this: &mut Self, field: &str| -> Option<String> {
@@ -541,6 +606,14 @@ impl Validator {
             Some(v) => self.u32_in(v, path.field("timeout_ms"), MAX_TIMEOUT_MS, 1),
             None => Some(DEFAULT_TIMEOUT_MS),
         };
+        let allow_encoded_slashes = match map.get("allow_encoded_slashes") {
+            Some(v) => self.bool(v, path.field("allow_encoded_slashes")),
+            None => Some(false),
+        };
+        let allowed_hosts = match map.get("allowed_hosts") {
+            Some(v) => self.hosts(v, path.field("allowed_hosts")),
+            None => policy_hosts.clone(),
+        };
         let cors_path = path.field("cors");
         let layer = match map.get("cors") {
             Some(c) => self.cors_layer(c, cors_path),
@@ -554,6 +627,8 @@ impl Validator {
             strip_prefix: strip_prefix?,
             timeout_ms: timeout_ms?,
             cors: cors?,
+            allow_encoded_slashes: allow_encoded_slashes?,
+            allowed_hosts,
             index,
         })
     }
@@ -563,10 +638,12 @@ impl Validator {
             Some("must start with \"/\"")
         } else if p.contains(['?', '#']) {
             Some("is matched against the path only; remove the query or fragment")
-        } else if crate::decision::path_is_unsafe(p) {
-            Some("must not contain \".\" or \"..\" segments, percent-encoded dots or slashes, or backslashes")
         } else if p.bytes().any(|b| b.is_ascii_control() || b == b' ') {
             Some("must not contain white space or control characters")
+        } else if p.contains('%') || crate::path::check(p, false).is_err() {
+            Some("must be a plain canonical path: no \".\" or \"..\" or empty segments, no \";\", \"\\\" or percent-encoding (requests are normalised before routing, so such a prefix could never match)")
+        } else if crate::is_reserved_path(p) {
+            Some("is inside /.well-known/cors-gateway/, which belongs to the gateway; requests there are never forwarded")
         } else {
             None
         };
@@ -823,10 +900,8 @@ pub fn parse_upstream(s: &str) -> Result<Upstream, String> {
     if parsed.host().is_empty() {
         return Err(format!("\"{s}\" has no host; {EXPECTED}"));
     }
-    if crate::decision::path_is_unsafe(path)
-        || path.bytes().any(|b| b.is_ascii_control() || b == b' ')
-    {
-        return Err(format!("\"{s}\": the base path must not contain dot segments, encoded slashes, white space or control characters"));
+    if !path.is_empty() && (path.contains('%') || crate::path::check(path, false).is_err()) {
+        return Err(format!("\"{s}\": the base path must be a plain canonical path: no dot or empty segments, \";\", backslashes, percent-encoding, white space or control characters"));
     }
     Ok(Upstream {
         scheme,

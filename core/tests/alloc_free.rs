@@ -46,17 +46,87 @@ fn policy(n: usize) -> Policy {
 /// Allocations made by one decision, with the caller's header scratch buffer
 /// already sized (the component reuses one per request).
 fn allocations_per_decision(policy: &Policy, method: &str, headers: &[(&str, &str)]) -> usize {
-    let mut scratch: Vec<&[u8]> = Vec::with_capacity(4);
-    let before = allocs();
-    let view = RequestView::from_headers(method, "/api/orders?id=7", headers, &mut scratch);
-    let d = decide(policy, &view);
-    let rendered: usize = d.headers().map(|(n, v)| n.len() + v.len()).sum();
-    let after = allocs();
+    let (n, rendered) = allocations_at(policy, method, "/api/orders?id=7", headers);
     assert!(
         rendered > 0,
         "the request must be granted so the whole path runs"
     );
-    after - before
+    n
+}
+
+/// Allocations of one decision on `path`, and the bytes of headers rendered.
+fn allocations_at(
+    policy: &Policy,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (usize, usize) {
+    let mut scratch: Vec<&[u8]> = Vec::with_capacity(4);
+    let before = allocs();
+    let view = RequestView::from_headers(method, path, headers, &mut scratch);
+    let d = decide(policy, &view);
+    let rendered: usize = d.headers().map(|(n, v)| n.len() + v.len()).sum();
+    (allocs() - before, rendered)
+}
+
+#[test]
+fn hostile_inputs_do_not_allocate_either() {
+    let long_labels = format!("https://{}tenant9.example.net", "a.".repeat(30 * 1024));
+    let near_bound = format!("https://{}.tenant9.example.net", "a".repeat(63).repeat(3));
+    let too_long_host = format!(
+        "https://{}.tenant9.example.net",
+        vec!["a".repeat(63); 4].join(".")
+    );
+    let long_path = format!("/api/{}", "x/".repeat(4096));
+    let hostile_origins = [
+        long_labels.as_str(),
+        near_bound.as_str(),
+        too_long_host.as_str(),
+        "http://[::1]junk",
+        "http://[::ffff:127.0.0.1]",
+        "https://1.2.3",
+        "https://APP.example.com",
+        "null",
+        "https://",
+    ];
+    let paths = [
+        "/api/orders",
+        "/api/..;/admin",
+        "/api/%252e%252e/x",
+        "/api/%c0%ae%c0%ae/x",
+        "/api/%ef%bc%8f",
+        "/api/a%2fb",
+        long_path.as_str(),
+    ];
+    for n in [10, 10_000] {
+        let p = policy(n);
+        let compiled = cors_gateway_core::compiled::load(
+            cors_gateway_core::compiled::compile(&common::policy_json(n), [0; 32])
+                .expect("compile"),
+        )
+        .expect("load");
+        for policy in [&p, &compiled] {
+            for origin in hostile_origins {
+                for path in paths {
+                    for (method, extra) in [
+                        ("OPTIONS", Some(("access-control-request-method", "PUT"))),
+                        ("GET", None),
+                    ] {
+                        let mut headers = vec![("host", "api.example.com"), ("origin", origin)];
+                        headers.extend(extra);
+                        let (count, _) = allocations_at(policy, method, path, &headers);
+                        assert_eq!(
+                            count,
+                            0,
+                            "{method} {} with a {}-byte origin allocated ({n} origins)",
+                            &path[..path.len().min(40)],
+                            origin.len()
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[test]

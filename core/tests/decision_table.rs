@@ -2,6 +2,8 @@
 //! held to) through the core's `decide`, with every policy both as JSON and in
 //! its compiled form (`cors-gateway compile`): the two must decide alike.
 
+use cors_gateway_core::decision::upstream_path;
+use cors_gateway_core::path::Target;
 use cors_gateway_core::{compiled, decide, Action, Policy, RequestView};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -37,13 +39,21 @@ fn every_case_of_the_decision_table() {
             .map(|h| (h[0].as_str().unwrap().into(), h[1].as_str().unwrap().into()))
             .collect();
         let mut scratch = Vec::new();
+        let target = Target::parse(case["path"].as_str().unwrap());
         let view = RequestView::from_headers(
             case["method"].as_str().unwrap(),
-            case["path"].as_str().unwrap(),
+            &target.path,
             &headers,
             &mut scratch,
         );
         let d = decide(policy, &view);
+        // The path the upstream is sent, where the row says.
+        if let (Some(want), Some(route)) = (case.get("upstream_path"), d.route) {
+            let got = upstream_path(route, &target.path, target.query);
+            if want != got.as_str() {
+                failures.push(format!("{name}: upstream path {got}, want {want}"));
+            }
+        }
         let status = match d.action {
             Action::Forward => Value::from("forward"),
             Action::Respond(s) => Value::from(s),

@@ -86,6 +86,7 @@ fn decide_actual(
         request_method: None,
         request_headers: &[],
         request_private_network: false,
+        host: None,
     };
     let d = decide(p, &view);
     let acao = d.grant.map(|g| g.allow_origin.to_string());
@@ -258,6 +259,7 @@ proptest! {
             request_method: Some(method.as_bytes()),
             request_headers: &lines,
             request_private_network: false,
+            host: None,
         };
         let d = decide(&p, &view);
         for (name, value) in d.headers() {

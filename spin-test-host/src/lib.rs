@@ -41,6 +41,24 @@ pub struct SpinState {
     /// When set, every key-value operation fails with `other(..)`: a store
     /// that became unreadable (e.g. Redis down).
     pub kv_failure: Option<String>,
+    /// Header names the host refuses in every `wasi:http` field set (as a
+    /// host with a stricter forbidden-header list would).
+    pub forbidden_headers: Vec<String>,
+    /// The guest's stderr is a closed stream: every write fails.
+    pub stderr_closed: bool,
+}
+
+/// Hooks that refuse the test's forbidden headers besides wasmtime's own.
+#[derive(Default)]
+struct Hooks {
+    forbidden: Vec<hyper::header::HeaderName>,
+}
+
+impl wasmtime_wasi_http::WasiHttpHooks for Hooks {
+    fn is_forbidden_header(&mut self, name: &hyper::header::HeaderName) -> bool {
+        self.forbidden.contains(name)
+            || wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name)
+    }
 }
 
 /// A store opened by the guest.
@@ -53,6 +71,7 @@ struct State {
     http: WasiHttpCtx,
     table: ResourceTable,
     spin: Arc<Mutex<SpinState>>,
+    hooks: Hooks,
 }
 
 impl WasiView for State {
@@ -69,7 +88,7 @@ impl WasiHttpView for State {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: Default::default(),
+            hooks: &mut self.hooks,
         }
     }
 }
@@ -309,7 +328,20 @@ impl SpinHost {
         let req = req.body(Full::new(Bytes::copy_from_slice(body)))?;
 
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stderr(self.stderr.clone());
+        let (forbidden, stderr_closed) = {
+            let s = self.state();
+            let names = s
+                .forbidden_headers
+                .iter()
+                .filter_map(|n| hyper::header::HeaderName::from_bytes(n.as_bytes()).ok())
+                .collect::<Vec<_>>();
+            (names, s.stderr_closed)
+        };
+        if stderr_closed {
+            wasi.stderr(wasmtime_wasi::p2::pipe::ClosedOutputStream);
+        } else {
+            wasi.stderr(self.stderr.clone());
+        }
         for (k, v) in &self.env {
             wasi.env(k, v);
         }
@@ -323,6 +355,7 @@ impl SpinHost {
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
                 spin: self.spin.clone(),
+                hooks: Hooks { forbidden },
             },
         );
         let pre = self.pre.clone();

@@ -12,7 +12,7 @@ const ADMIN: &str = "/.well-known/cors-gateway/policy";
 const ROLLBACK: &str = "/.well-known/cors-gateway/policy/rollback";
 const KV_KEY: &str = "cors-gateway/policy";
 const PREVIOUS_KEY: &str = "cors-gateway/policy.previous";
-const TOKEN: &str = "s3cret-admin-token";
+const TOKEN: &str = "s3cret-admin-token-0123456789abcdef";
 
 /// A policy allowing one origin on `/api/`.
 fn policy(upstream: &str, origin: &str) -> String {

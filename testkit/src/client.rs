@@ -172,10 +172,11 @@ async fn send_raw(
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let mut req = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
+    let mut req = hyper::Request::builder().method(method).uri(path);
+    // The test's own `Host` (for allowed_hosts), else the address.
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        req = req.header("host", addr.to_string());
+    }
     for (n, v) in headers {
         req = req.header(*n, hyper::header::HeaderValue::from_bytes(v)?);
     }

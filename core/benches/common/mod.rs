@@ -52,3 +52,9 @@ pub fn policy_json(n: usize) -> String {
 pub fn exact_origins(n: usize) -> Vec<String> {
     (0..n).filter(|i| i % 10 != 9).map(entry).collect()
 }
+
+/// A hostile `Origin` of about `len` bytes: many labels under a domain the
+/// policy's `*.` patterns cover, the shape that made every suffix a lookup.
+pub fn hostile_origin(len: usize) -> String {
+    format!("https://{}tenant9.example.net", "a.".repeat(len / 2))
+}

@@ -21,6 +21,7 @@ pub fn for_each_probe(
                 request_method,
                 request_headers: &lines,
                 request_private_network: false,
+                host: None,
             });
         }
     }
