@@ -325,7 +325,7 @@ fn evaluate(imp: &mut Import, route: &str, ops: &[HeaderOp]) -> Vec<Hdr> {
     let mut out = success;
     out.extend(always);
     // Conditions stay visible to the origin resolver through the value.
-    for h in &mut out {
+    for h in out.iter_mut().filter(|h| h.name == "access-control-allow-origin") {
         if let Some((_, Some(env))) = env_of.iter().find(|(l, _)| *l == h.line) {
             h.value = format!("{}\u{0}env={env}", h.value);
         }
