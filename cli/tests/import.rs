@@ -42,7 +42,9 @@ fn import(from: &str, file: &str, upstream: Option<&str>) -> (i32, String, Strin
 }
 
 fn snapshot(name: &str, actual: &str) {
-    let path = root().join("cli/tests/snapshots").join(format!("{name}.txt"));
+    let path = root()
+        .join("cli/tests/snapshots")
+        .join(format!("{name}.txt"));
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&path, actual).expect("write snapshot");
         return;
@@ -50,28 +52,95 @@ fn snapshot(name: &str, actual: &str) {
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
         panic!("missing snapshot {}: run UPDATE_SNAPSHOTS=1 cargo test -p cors-gateway-cli --test import", path.display())
     });
-    assert_eq!(actual, expected, "output of {name} changed (UPDATE_SNAPSHOTS=1 to accept)");
+    assert_eq!(
+        actual, expected,
+        "output of {name} changed (UPDATE_SNAPSHOTS=1 to accept)"
+    );
 }
 
 /// (format, fixture, upstream) for every example.
 const EXAMPLES: [(&str, &str, Option<&str>); 17] = [
-    ("apache", "apache-header-add.htaccess", Some("https://api.internal.example")),
-    ("apache", "apache-setenvif.conf", Some("https://api.internal.example")),
-    ("apache", "apache-anchored.conf", Some("https://api.internal.example")),
-    ("nginx", "nginx-wide-open.conf", Some("http://127.0.0.1:8080")),
+    (
+        "apache",
+        "apache-header-add.htaccess",
+        Some("https://api.internal.example"),
+    ),
+    (
+        "apache",
+        "apache-setenvif.conf",
+        Some("https://api.internal.example"),
+    ),
+    (
+        "apache",
+        "apache-anchored.conf",
+        Some("https://api.internal.example"),
+    ),
+    (
+        "nginx",
+        "nginx-wide-open.conf",
+        Some("http://127.0.0.1:8080"),
+    ),
     ("nginx", "nginx-map.conf", None),
-    ("s3", "s3-aws-example.json", Some("https://examplebucket.s3.amazonaws.com")),
-    ("s3", "s3-aws-example.json", Some("http://examplebucket.s3-website-us-east-1.amazonaws.com")),
-    ("s3", "s3-rules.json", Some("https://uploads.s3.amazonaws.com")),
-    ("gcs", "gcs-cors.json", Some("https://storage.googleapis.com/example-bucket")),
-    ("gcs", "gcs-multi.json", Some("https://storage.googleapis.com/example-bucket")),
-    ("apigateway", "apigateway-http-api.json", Some("https://abc123.execute-api.us-east-1.amazonaws.com")),
-    ("apigateway", "apigateway-wildcard.json", Some("https://abc123.execute-api.us-east-1.amazonaws.com")),
-    ("express", "express-default.json", Some("http://127.0.0.1:3000")),
-    ("express", "express-single-origin.json", Some("http://127.0.0.1:3000")),
-    ("express", "express-list.json", Some("https://shop.internal.example")),
-    ("express", "express-reflect.json", Some("http://127.0.0.1:3000")),
-    ("nginx", "nginx-map.conf", Some("https://api.internal.example")),
+    (
+        "s3",
+        "s3-aws-example.json",
+        Some("https://examplebucket.s3.amazonaws.com"),
+    ),
+    (
+        "s3",
+        "s3-aws-example.json",
+        Some("http://examplebucket.s3-website-us-east-1.amazonaws.com"),
+    ),
+    (
+        "s3",
+        "s3-rules.json",
+        Some("https://uploads.s3.amazonaws.com"),
+    ),
+    (
+        "gcs",
+        "gcs-cors.json",
+        Some("https://storage.googleapis.com/example-bucket"),
+    ),
+    (
+        "gcs",
+        "gcs-multi.json",
+        Some("https://storage.googleapis.com/example-bucket"),
+    ),
+    (
+        "apigateway",
+        "apigateway-http-api.json",
+        Some("https://abc123.execute-api.us-east-1.amazonaws.com"),
+    ),
+    (
+        "apigateway",
+        "apigateway-wildcard.json",
+        Some("https://abc123.execute-api.us-east-1.amazonaws.com"),
+    ),
+    (
+        "express",
+        "express-default.json",
+        Some("http://127.0.0.1:3000"),
+    ),
+    (
+        "express",
+        "express-single-origin.json",
+        Some("http://127.0.0.1:3000"),
+    ),
+    (
+        "express",
+        "express-list.json",
+        Some("https://shop.internal.example"),
+    ),
+    (
+        "express",
+        "express-reflect.json",
+        Some("http://127.0.0.1:3000"),
+    ),
+    (
+        "nginx",
+        "nginx-map.conf",
+        Some("https://api.internal.example"),
+    ),
 ];
 
 fn fixture(name: &str) -> String {
@@ -94,8 +163,15 @@ fn snapshots_exit_codes_and_the_core_loader() {
     for (i, (from, file, upstream)) in EXAMPLES.iter().enumerate() {
         let (code, out, policy) = import(from, &fixture(file), *upstream);
         let warned = out.contains("  warning[");
-        assert_eq!(code, i32::from(warned), "{file}: exit 1 exactly when there are warnings:\n{out}");
-        snapshot(&snapshot_name(i, file), &format!("{out}--- policy.json ---\n{policy}"));
+        assert_eq!(
+            code,
+            i32::from(warned),
+            "{file}: exit 1 exactly when there are warnings:\n{out}"
+        );
+        snapshot(
+            &snapshot_name(i, file),
+            &format!("{out}--- policy.json ---\n{policy}"),
+        );
         if let Err(e) = Policy::from_json(&policy) {
             panic!("{file}: the imported policy does not load: {e}\n{policy}");
         }
@@ -120,10 +196,27 @@ fn usage_and_unreadable_sources() {
             .output()
             .unwrap()
     };
-    assert_eq!(run(&["import", "--from", "iis", "x"]).status.code(), Some(64));
-    assert_eq!(run(&["import", "--from", "s3", "no/such/file.json"]).status.code(), Some(64));
     assert_eq!(
-        run(&["import", "--from", "s3", &fixture("s3-rules.json"), "--upstream", "ftp://x"]).status.code(),
+        run(&["import", "--from", "iis", "x"]).status.code(),
+        Some(64)
+    );
+    assert_eq!(
+        run(&["import", "--from", "s3", "no/such/file.json"])
+            .status
+            .code(),
+        Some(64)
+    );
+    assert_eq!(
+        run(&[
+            "import",
+            "--from",
+            "s3",
+            &fixture("s3-rules.json"),
+            "--upstream",
+            "ftp://x"
+        ])
+        .status
+        .code(),
         Some(64)
     );
     let dir = tempfile::tempdir().unwrap();
@@ -133,19 +226,47 @@ fn usage_and_unreadable_sources() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stdout).contains("not valid JSON"));
     std::fs::write(&bad, "server {\n  location / {\n    add_header X 1;\n").unwrap();
-    assert_eq!(run(&["import", "--from", "nginx", bad.to_str().unwrap()]).status.code(), Some(2));
+    assert_eq!(
+        run(&["import", "--from", "nginx", bad.to_str().unwrap()])
+            .status
+            .code(),
+        Some(2)
+    );
     // A clean source: exit 0, policy on stdout, findings on stderr.
     std::fs::write(&bad, "{\"AllowOrigins\": [\"https://app.example.com\"], \"AllowMethods\": [\"PUT\"], \"AllowHeaders\": [\"content-type\"], \"MaxAge\": 600}").unwrap();
-    let o = run(&["import", "--from", "apigateway", bad.to_str().unwrap(), "--upstream", "https://api.example.com"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&[
+        "import",
+        "--from",
+        "apigateway",
+        bad.to_str().unwrap(),
+        "--upstream",
+        "https://api.example.com",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     Policy::from_json(&String::from_utf8_lossy(&o.stdout)).expect("stdout is the policy");
     // --format json: findings with code and line.
-    let o = run(&["import", "--from", "express", &fixture("express-reflect.json"), "--format", "json"]);
+    let o = run(&[
+        "import",
+        "--from",
+        "express",
+        &fixture("express-reflect.json"),
+        "--format",
+        "json",
+    ]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let f = v["findings"].as_array().unwrap();
-    assert!(f.iter().any(|x| x["code"] == "reflects-any-origin" && x["line"] == 2 && x["level"] == "warning"));
+    assert!(f
+        .iter()
+        .any(|x| x["code"] == "reflects-any-origin" && x["line"] == 2 && x["level"] == "warning"));
     assert_eq!(v["policy"]["routes"][0]["cors"]["allow_origins"][0], "*");
-    assert!(v["policy"]["routes"][0]["cors"].get("allow_credentials").is_none());
+    assert!(v["policy"]["routes"][0]["cors"]
+        .get("allow_credentials")
+        .is_none());
 }
 
 // ---------------------------------------------------------------------------
@@ -168,10 +289,19 @@ struct Resp {
 
 impl Resp {
     fn all(&self, n: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(k, _)| k == n).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
     fn list(&self, n: &str) -> Vec<String> {
-        self.all(n).iter().flat_map(|v| v.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+        self.all(n)
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 }
 
@@ -225,7 +355,14 @@ fn gateway(policy: &Policy, c: &Case, path: &str) -> bool {
         }
         respond(policy, "OPTIONS", path, &h)
     };
-    let act = || respond(policy, c.method, path, &[("origin".into(), c.origin.into())]);
+    let act = || {
+        respond(
+            policy,
+            c.method,
+            path,
+            &[("origin".into(), c.origin.into())],
+        )
+    };
     browser(c, pre, act)
 }
 
@@ -239,7 +376,10 @@ fn respond(policy: &Policy, method: &str, path: &str, h: &[(String, String)]) ->
             Action::Forward => 200,
             Action::Respond(s) => s,
         },
-        headers: d.headers().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+        headers: d
+            .headers()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -277,7 +417,12 @@ fn grid() -> Vec<Case> {
         for method in METHODS {
             for headers in HEADERS {
                 for credentials in [false, true] {
-                    v.push(Case { origin, method, headers, credentials });
+                    v.push(Case {
+                        origin,
+                        method,
+                        headers,
+                        credentials,
+                    });
                 }
             }
         }
@@ -302,7 +447,14 @@ fn safelisted(c: &Case, gateway: bool) -> bool {
 
 /// Compares the imported policy with `source` over the grid; every difference
 /// must be excused by a finding the import printed.
-fn equivalence(name: &str, findings: &str, policy: &Policy, path: &str, excuses: &[Excuse], source: &mut dyn FnMut(&Case) -> bool) -> usize {
+fn equivalence(
+    name: &str,
+    findings: &str,
+    policy: &Policy,
+    path: &str,
+    excuses: &[Excuse],
+    source: &mut dyn FnMut(&Case) -> bool,
+) -> usize {
     let mut diffs = Vec::new();
     let (mut same, mut excused_n, mut source_allowed) = (0, 0, 0);
     for c in grid() {
@@ -323,21 +475,35 @@ fn equivalence(name: &str, findings: &str, policy: &Policy, path: &str, excuses:
             eprintln!("  excused: {c:?}: gateway {g}, source {s}");
         }
     }
-    assert!(diffs.is_empty(), "{name}: {} unexcused differences, e.g.:\n{}", diffs.len(), diffs[..diffs.len().min(12)].join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{name}: {} unexcused differences, e.g.:\n{}",
+        diffs.len(),
+        diffs[..diffs.len().min(12)].join("\n")
+    );
     eprintln!("{name}: {same} cases agree, {excused_n} differ as findings say; the source allowed {source_allowed}");
     source_allowed
 }
 
 fn load(from: &str, file: &str, upstream: Option<&str>) -> (String, Policy) {
     let (_, out, policy) = import(from, &fixture(file), upstream);
-    (out, Policy::from_json(&policy).unwrap_or_else(|e| panic!("{file}: {e}")))
+    (
+        out,
+        Policy::from_json(&policy).unwrap_or_else(|e| panic!("{file}: {e}")),
+    )
 }
 
 // ---------------------------------------------------------------------------
 // Reference models of the JSON formats, from their documentation.
 
 fn strs(v: &Value) -> Vec<String> {
-    v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// S3: an AllowedOrigins entry has at most one `*`, matching any characters;
@@ -353,26 +519,57 @@ fn s3_glob(pattern: &str, s: &str) -> bool {
 }
 
 fn s3_model(doc: &Value, c: &Case) -> bool {
-    let rules = doc.as_array().cloned().or_else(|| doc["CORSRules"].as_array().cloned()).unwrap_or_default();
+    let rules = doc
+        .as_array()
+        .cloned()
+        .or_else(|| doc["CORSRules"].as_array().cloned())
+        .unwrap_or_default();
     let matching = |method: &str, headers: &[&str]| {
-        rules.iter().find(|r| {
-            strs(&r["AllowedOrigins"]).iter().any(|o| s3_glob(o, c.origin))
-                && strs(&r["AllowedMethods"]).iter().any(|m| m == method)
-                && headers.iter().all(|h| strs(&r["AllowedHeaders"]).iter().any(|p| s3_glob(&p.to_ascii_lowercase(), h)))
-        }).cloned()
+        rules
+            .iter()
+            .find(|r| {
+                strs(&r["AllowedOrigins"])
+                    .iter()
+                    .any(|o| s3_glob(o, c.origin))
+                    && strs(&r["AllowedMethods"]).iter().any(|m| m == method)
+                    && headers.iter().all(|h| {
+                        strs(&r["AllowedHeaders"])
+                            .iter()
+                            .any(|p| s3_glob(&p.to_ascii_lowercase(), h))
+                    })
+            })
+            .cloned()
     };
     let answer = |r: Option<Value>, preflight: bool| -> Resp {
-        let Some(r) = r else { return Resp { status: 403, headers: vec![] } };
-        let mut h = vec![("access-control-allow-origin".to_string(), c.origin.to_string())];
+        let Some(r) = r else {
+            return Resp {
+                status: 403,
+                headers: vec![],
+            };
+        };
+        let mut h = vec![(
+            "access-control-allow-origin".to_string(),
+            c.origin.to_string(),
+        )];
         if preflight {
-            h.push(("access-control-allow-methods".into(), strs(&r["AllowedMethods"]).join(", ")));
+            h.push((
+                "access-control-allow-methods".into(),
+                strs(&r["AllowedMethods"]).join(", "),
+            ));
             if !c.headers.is_empty() {
                 h.push(("access-control-allow-headers".into(), c.headers.join(", ")));
             }
         }
-        Resp { status: 200, headers: h }
+        Resp {
+            status: 200,
+            headers: h,
+        }
     };
-    browser(c, || answer(matching(c.method, c.headers), true), || answer(matching(c.method, &[]), false))
+    browser(
+        c,
+        || answer(matching(c.method, c.headers), true),
+        || answer(matching(c.method, &[]), false),
+    )
 }
 
 /// Cloud Storage: origins match literally or `*`; methods literally or `*`;
@@ -381,49 +578,99 @@ fn s3_model(doc: &Value, c: &Case) -> bool {
 fn gcs_model(doc: &Value, c: &Case) -> bool {
     let entries = doc.as_array().cloned().unwrap_or_default();
     let matching = |headers: &[&str]| {
-        entries.iter().find(|e| {
-            strs(&e["origin"]).iter().any(|o| o == "*" || o == c.origin)
-                && strs(&e["method"]).iter().any(|m| m == "*" || m == c.method)
-                && headers.iter().all(|h| strs(&e["responseHeader"]).iter().any(|x| x.eq_ignore_ascii_case(h)))
-        }).cloned()
+        entries
+            .iter()
+            .find(|e| {
+                strs(&e["origin"]).iter().any(|o| o == "*" || o == c.origin)
+                    && strs(&e["method"]).iter().any(|m| m == "*" || m == c.method)
+                    && headers.iter().all(|h| {
+                        strs(&e["responseHeader"])
+                            .iter()
+                            .any(|x| x.eq_ignore_ascii_case(h))
+                    })
+            })
+            .cloned()
     };
     let answer = |e: Option<Value>, preflight: bool| -> Resp {
-        let Some(e) = e else { return Resp { status: 200, headers: vec![] } };
+        let Some(e) = e else {
+            return Resp {
+                status: 200,
+                headers: vec![],
+            };
+        };
         let any = strs(&e["origin"]).iter().any(|o| o == "*");
-        let mut h = vec![("access-control-allow-origin".to_string(), if any { "*".into() } else { c.origin.to_string() })];
+        let mut h = vec![(
+            "access-control-allow-origin".to_string(),
+            if any {
+                "*".into()
+            } else {
+                c.origin.to_string()
+            },
+        )];
         if preflight {
             h.push(("access-control-allow-methods".into(), c.method.into()));
             if !c.headers.is_empty() {
                 h.push(("access-control-allow-headers".into(), c.headers.join(",")));
             }
         }
-        Resp { status: 200, headers: h }
+        Resp {
+            status: 200,
+            headers: h,
+        }
     };
-    browser(c, || answer(matching(c.headers), true), || answer(matching(&[]), false))
+    browser(
+        c,
+        || answer(matching(c.headers), true),
+        || answer(matching(&[]), false),
+    )
 }
 
 /// API Gateway HTTP API: when the origin is in AllowOrigins (or it has `*`),
 /// the configured lists are sent as they are; the browser judges them.
 fn apigw_model(doc: &Value, c: &Case) -> bool {
     let cfg = doc.get("CorsConfiguration").unwrap_or(doc);
-    let get = |k: &str| cfg.as_object().and_then(|o| o.iter().find(|(x, _)| x.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone())).unwrap_or(Value::Null);
+    let get = |k: &str| {
+        cfg.as_object()
+            .and_then(|o| {
+                o.iter()
+                    .find(|(x, _)| x.eq_ignore_ascii_case(k))
+                    .map(|(_, v)| v.clone())
+            })
+            .unwrap_or(Value::Null)
+    };
     let origins = strs(&get("AllowOrigins"));
     let creds = get("AllowCredentials") == Value::Bool(true);
     let allowed = origins.iter().any(|o| o == "*" || o == c.origin);
     let answer = |preflight: bool| -> Resp {
         if !allowed {
-            return Resp { status: 204, headers: vec![] };
+            return Resp {
+                status: 204,
+                headers: vec![],
+            };
         }
-        let acao = if origins.iter().any(|o| o == "*") && !creds { "*".to_string() } else { c.origin.to_string() };
+        let acao = if origins.iter().any(|o| o == "*") && !creds {
+            "*".to_string()
+        } else {
+            c.origin.to_string()
+        };
         let mut h = vec![("access-control-allow-origin".to_string(), acao)];
         if creds {
             h.push(("access-control-allow-credentials".into(), "true".into()));
         }
         if preflight {
-            h.push(("access-control-allow-methods".into(), strs(&get("AllowMethods")).join(",")));
-            h.push(("access-control-allow-headers".into(), strs(&get("AllowHeaders")).join(",")));
+            h.push((
+                "access-control-allow-methods".into(),
+                strs(&get("AllowMethods")).join(","),
+            ));
+            h.push((
+                "access-control-allow-headers".into(),
+                strs(&get("AllowHeaders")).join(","),
+            ));
         }
-        Resp { status: 204, headers: h }
+        Resp {
+            status: 204,
+            headers: h,
+        }
     };
     browser(c, || answer(true), || answer(false))
 }
@@ -439,16 +686,27 @@ fn express_model(doc: &Value, c: &Case) -> bool {
         Some(Value::Bool(true)) => Some(c.origin.into()),
         Some(Value::Bool(false)) => None,
         Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).any(|o| match o.strip_prefix('/').and_then(|r| r.rsplit_once('/')) {
-            Some((re, _)) => js_regex_test(&re.replace("\\/", "/"), c.origin),
-            None => o == c.origin,
-        }).then(|| c.origin.to_string()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .any(
+                |o| match o.strip_prefix('/').and_then(|r| r.rsplit_once('/')) {
+                    Some((re, _)) => js_regex_test(&re.replace("\\/", "/"), c.origin),
+                    None => o == c.origin,
+                },
+            )
+            .then(|| c.origin.to_string()),
         _ => None,
     };
     let list = |k: &str| -> Option<String> {
         match doc.get(k) {
             Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Array(a)) => Some(a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")),
+            Some(Value::Array(a)) => Some(
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
             _ => None,
         }
     };
@@ -462,10 +720,19 @@ fn express_model(doc: &Value, c: &Case) -> bool {
             h.push(("access-control-allow-credentials".into(), "true".into()));
         }
         if preflight {
-            h.push(("access-control-allow-methods".into(), list("methods").unwrap_or("GET,HEAD,PUT,PATCH,POST,DELETE".into())));
-            h.push(("access-control-allow-headers".into(), list("allowedHeaders").unwrap_or(c.headers.join(","))));
+            h.push((
+                "access-control-allow-methods".into(),
+                list("methods").unwrap_or("GET,HEAD,PUT,PATCH,POST,DELETE".into()),
+            ));
+            h.push((
+                "access-control-allow-headers".into(),
+                list("allowedHeaders").unwrap_or(c.headers.join(",")),
+            ));
         }
-        Resp { status: 204, headers: h }
+        Resp {
+            status: 204,
+            headers: h,
+        }
     };
     browser(c, || answer(true), || answer(false))
 }
@@ -505,8 +772,14 @@ fn doc(file: &str) -> Value {
 #[test]
 fn s3_equivalence() {
     for (file, up) in [
-        ("s3-aws-example.json", "http://examplebucket.s3-website-us-east-1.amazonaws.com"),
-        ("s3-aws-example.json", "https://examplebucket.s3.amazonaws.com"),
+        (
+            "s3-aws-example.json",
+            "http://examplebucket.s3-website-us-east-1.amazonaws.com",
+        ),
+        (
+            "s3-aws-example.json",
+            "https://examplebucket.s3.amazonaws.com",
+        ),
         ("s3-rules.json", "https://uploads.s3.amazonaws.com"),
     ] {
         let (findings, policy) = load("s3", file, Some(up));
@@ -515,10 +788,16 @@ fn s3_equivalence() {
             ("safelisted-method", safelisted),
             ("rules-narrowed", narrower),
             ("http-origin", |c, g| !g && c.origin.starts_with("http://")),
-            ("wildcard-narrowed", |c, g| !g && c.origin == "https://evilexample.org"),
-            ("header-wildcard", |c, g| !g && c.headers.iter().any(|h| h.starts_with("x-amz-"))),
+            ("wildcard-narrowed", |c, g| {
+                !g && c.origin == "https://evilexample.org"
+            }),
+            ("header-wildcard", |c, g| {
+                !g && c.headers.iter().any(|h| h.starts_with("x-amz-"))
+            }),
         ];
-        let n = equivalence(file, &findings, &policy, "/key", excuses, &mut |c| s3_model(&d, c));
+        let n = equivalence(file, &findings, &policy, "/key", excuses, &mut |c| {
+            s3_model(&d, c)
+        });
         assert!(n > 0, "{file}: the source allowed nothing");
     }
 }
@@ -534,7 +813,9 @@ fn gcs_equivalence() {
             ("http-origin", |c, g| !g && c.origin.starts_with("http://")),
             ("null-trusted", |c, g| !g && c.origin == "null"),
         ];
-        let n = equivalence(file, &findings, &policy, "/o", excuses, &mut |c| gcs_model(&d, c));
+        let n = equivalence(file, &findings, &policy, "/o", excuses, &mut |c| {
+            gcs_model(&d, c)
+        });
         assert!(n > 0, "{file}: the source allowed nothing");
     }
 }
@@ -542,25 +823,40 @@ fn gcs_equivalence() {
 #[test]
 fn apigateway_equivalence() {
     for file in ["apigateway-http-api.json", "apigateway-wildcard.json"] {
-        let (findings, policy) = load("apigateway", file, Some("https://abc.execute-api.us-east-1.amazonaws.com"));
+        let (findings, policy) = load(
+            "apigateway",
+            file,
+            Some("https://abc.execute-api.us-east-1.amazonaws.com"),
+        );
         let d = doc(file);
         let excuses: &[Excuse] = &[];
-        let n = equivalence(file, &findings, &policy, "/items", excuses, &mut |c| apigw_model(&d, c));
+        let n = equivalence(file, &findings, &policy, "/items", excuses, &mut |c| {
+            apigw_model(&d, c)
+        });
         assert!(n > 0, "{file}: the source allowed nothing");
     }
 }
 
 #[test]
 fn express_equivalence() {
-    for file in ["express-default.json", "express-single-origin.json", "express-list.json", "express-reflect.json"] {
+    for file in [
+        "express-default.json",
+        "express-single-origin.json",
+        "express-list.json",
+        "express-reflect.json",
+    ] {
         let (findings, policy) = load("express", file, Some("http://127.0.0.1:3000"));
         let d = doc(file);
         let excuses: &[Excuse] = &[
             ("unanchored-regex", narrower),
             ("wildcard-with-credentials", |c, g| !g && c.credentials),
-            ("reflects-request-headers", |c, g| !g && !c.headers.is_empty()),
+            ("reflects-request-headers", |c, g| {
+                !g && !c.headers.is_empty()
+            }),
         ];
-        let n = equivalence(file, &findings, &policy, "/", excuses, &mut |c| express_model(&d, c));
+        let n = equivalence(file, &findings, &policy, "/", excuses, &mut |c| {
+            express_model(&d, c)
+        });
         assert!(n > 0, "{file}: the source allowed nothing");
     }
 }
@@ -569,7 +865,11 @@ fn express_equivalence() {
 // Apache and nginx, for real.
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn require(bin: &str, package: &str) {
@@ -596,7 +896,11 @@ fn http(port: u16, method: &str, path: &str, headers: &[(String, String)]) -> Re
     let text = String::from_utf8_lossy(&buf);
     let head = text.split("\r\n\r\n").next().unwrap_or("");
     let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -610,18 +914,26 @@ fn wait_for(port: u16, child: &mut std::process::Child, log: &Path) {
             return;
         }
         if let Ok(Some(st)) = child.try_wait() {
-            panic!("server exited ({st}): {}", std::fs::read_to_string(log).unwrap_or_default());
+            panic!(
+                "server exited ({st}): {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    panic!("server did not listen on {port}: {}", std::fs::read_to_string(log).unwrap_or_default());
+    panic!(
+        "server did not listen on {port}: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 struct Server(std::process::Child);
 impl Drop for Server {
     fn drop(&mut self) {
         // SIGTERM, so Apache's parent stops its children before exiting.
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
         if !matches!(self.0.try_wait(), Ok(Some(_))) {
             for _ in 0..50 {
                 if let Ok(Some(_)) = self.0.try_wait() {
@@ -637,17 +949,33 @@ impl Drop for Server {
 
 /// Compares the real server's answers with the gateway's over the grid, for
 /// the paths given (server path, gateway path).
-fn compare_real(name: &str, port: u16, findings: &str, policy: &Policy, paths: &[(&str, &str)], excuses: &[Excuse]) {
+fn compare_real(
+    name: &str,
+    port: u16,
+    findings: &str,
+    policy: &Policy,
+    paths: &[(&str, &str)],
+    excuses: &[Excuse],
+) {
     use std::collections::HashMap;
     let mut cache: HashMap<String, Resp> = HashMap::new();
     let mut allowed = 0;
     for (spath, gpath) in paths {
         let mut fetch = |method: &str, h: Vec<(String, String)>| -> Resp {
             let key = format!("{method} {spath} {h:?}");
-            cache.entry(key).or_insert_with(|| http(port, method, spath, &h)).clone()
+            cache
+                .entry(key)
+                .or_insert_with(|| http(port, method, spath, &h))
+                .clone()
         };
         let mut source = |c: &Case| {
-            let mut h = vec![("origin".to_string(), c.origin.to_string()), ("access-control-request-method".to_string(), c.method.to_string())];
+            let mut h = vec![
+                ("origin".to_string(), c.origin.to_string()),
+                (
+                    "access-control-request-method".to_string(),
+                    c.method.to_string(),
+                ),
+            ];
             if !c.headers.is_empty() {
                 h.push(("access-control-request-headers".into(), c.headers.join(",")));
             }
@@ -655,7 +983,14 @@ fn compare_real(name: &str, port: u16, findings: &str, policy: &Policy, paths: &
             let act = fetch(c.method, vec![("origin".to_string(), c.origin.to_string())]);
             browser(c, || pre, || act)
         };
-        allowed += equivalence(&format!("{name} {spath}"), findings, policy, gpath, excuses, &mut source);
+        allowed += equivalence(
+            &format!("{name} {spath}"),
+            findings,
+            policy,
+            gpath,
+            excuses,
+            &mut source,
+        );
     }
     // Not vacuous: the server let some requests through.
     assert!(allowed > 0, "{name}: the server allowed nothing");
@@ -670,11 +1005,15 @@ fn nginx(fixture_file: &str, port: u16, dir: &Path) -> Server {
     }
     std::fs::create_dir_all(www.join("static/static")).unwrap();
     std::fs::write(www.join("static/static/a.txt"), "ok\n").unwrap();
-    let src = std::fs::read_to_string(root().join(fixture(fixture_file))).unwrap()
+    let src = std::fs::read_to_string(root().join(fixture(fixture_file)))
+        .unwrap()
         .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
         .replace("listen 443 ssl;", &format!("listen 127.0.0.1:{port};"))
         .replace("root /var/www/html;", &format!("root {};", www.display()))
-        .replace("root /srv;", &format!("root {};", www.join("static").display()))
+        .replace(
+            "root /srv;",
+            &format!("root {};", www.join("static").display()),
+        )
         .replace("proxy_pass http://127.0.0.1:8080;", "return 200 \"ok\\n\";");
     let d = dir.display();
     let conf = format!(
@@ -686,7 +1025,14 @@ fn nginx(fixture_file: &str, port: u16, dir: &Path) -> Server {
     let log = dir.join("error.log");
     let mut child = Command::new("/usr/sbin/nginx")
         .process_group(0)
-        .args(["-p", dir.to_str().unwrap(), "-c", path.to_str().unwrap(), "-e", log.to_str().unwrap()])
+        .args([
+            "-p",
+            dir.to_str().unwrap(),
+            "-c",
+            path.to_str().unwrap(),
+            "-e",
+            log.to_str().unwrap(),
+        ])
         .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
         .spawn()
         .expect("start nginx");
@@ -700,7 +1046,8 @@ fn apache(fixture_file: &str, port: u16, dir: &Path) -> Server {
     std::fs::create_dir_all(www.join("api")).unwrap();
     std::fs::write(www.join("index.html"), "ok\n").unwrap();
     std::fs::write(www.join("api/data.json"), "{}\n").unwrap();
-    let src = std::fs::read_to_string(root().join(fixture(fixture_file))).unwrap()
+    let src = std::fs::read_to_string(root().join(fixture(fixture_file)))
+        .unwrap()
         .replace("/var/www/html", www.to_str().unwrap());
     std::fs::write(dir.join("fixture.conf"), src).unwrap();
     let m = "/usr/lib/apache2/modules";
@@ -730,7 +1077,14 @@ fn apache(fixture_file: &str, port: u16, dir: &Path) -> Server {
 fn nginx_for_real() {
     for (file, paths) in [
         ("nginx-wide-open.conf", &[("/", "/")][..]),
-        ("nginx-map.conf", &[("/api/", "/api/x"), ("/static/a.txt", "/static/a.txt"), ("/other", "/other")][..]),
+        (
+            "nginx-map.conf",
+            &[
+                ("/api/", "/api/x"),
+                ("/static/a.txt", "/static/a.txt"),
+                ("/other", "/other"),
+            ][..],
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -749,9 +1103,21 @@ fn nginx_for_real() {
 #[test]
 fn apache_for_real() {
     for (file, paths) in [
-        ("apache-header-add.htaccess", &[("/index.html", "/index.html")][..]),
-        ("apache-setenvif.conf", &[("/index.html", "/index.html")][..]),
-        ("apache-anchored.conf", &[("/api/data.json", "/api/data.json"), ("/index.html", "/index.html")][..]),
+        (
+            "apache-header-add.htaccess",
+            &[("/index.html", "/index.html")][..],
+        ),
+        (
+            "apache-setenvif.conf",
+            &[("/index.html", "/index.html")][..],
+        ),
+        (
+            "apache-anchored.conf",
+            &[
+                ("/api/data.json", "/api/data.json"),
+                ("/index.html", "/index.html"),
+            ][..],
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();

@@ -66,7 +66,10 @@ fn lines(text: &str) -> Vec<Line> {
         if l.is_empty() || l.starts_with('#') {
             continue;
         }
-        out.push(Line { no: start, words: words(&l) });
+        out.push(Line {
+            no: start,
+            words: words(&l),
+        });
     }
     out
 }
@@ -84,7 +87,6 @@ struct HeaderOp {
 
 struct Scope {
     prefix: Option<String>,
-    line: usize,
     ops: Vec<HeaderOp>,
     proxy: Option<String>,
 }
@@ -99,7 +101,11 @@ struct EnvRule {
 
 pub fn read(text: &str) -> Result<Import, ReadError> {
     let mut imp = Import::default();
-    let mut scopes = vec![Scope { prefix: Some("/".into()), line: 0, ops: Vec::new(), proxy: None }];
+    let mut scopes = vec![Scope {
+        prefix: Some("/".into()),
+        ops: Vec::new(),
+        proxy: None,
+    }];
     let mut stack: Vec<(String, Option<usize>)> = Vec::new(); // (section, scope index)
     let mut envs: Vec<EnvRule> = Vec::new();
     let mut docroot: Option<String> = None;
@@ -115,14 +121,19 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
                 Some((open, _)) if open == name => {}
                 _ => return Err(ReadError(l.no, format!("</{name}> closes no open section"))),
             }
-            if skipped_section > 0 {
-                skipped_section -= 1;
-            }
+            skipped_section = skipped_section.saturating_sub(1);
             continue;
         }
         if let Some(open) = lower.strip_prefix('<') {
             let name = open.trim_end_matches('>').to_string();
-            let arg = w.get(1).map(|a| a.trim_end_matches('>').trim_matches(['"', '\'']).to_string()).unwrap_or_default();
+            let arg = w
+                .get(1)
+                .map(|a| {
+                    a.trim_end_matches('>')
+                        .trim_matches(['"', '\''])
+                        .to_string()
+                })
+                .unwrap_or_default();
             let current = stack.iter().rev().find_map(|(_, s)| *s).unwrap_or(0);
             let mut scope = Some(current);
             if skipped_section > 0 {
@@ -138,19 +149,37 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
                     }
                 }
                 "location" if arg.starts_with('/') => {
-                    scopes.push(Scope { prefix: Some(arg.clone()), line: l.no, ops: Vec::new(), proxy: None });
+                    scopes.push(Scope {
+                        prefix: Some(arg.clone()),
+                        ops: Vec::new(),
+                        proxy: None,
+                    });
                     scope = Some(scopes.len() - 1);
                 }
                 "directory" => {
-                    let rel = docroot.as_deref().and_then(|d| arg.strip_prefix(d.trim_end_matches('/')));
+                    let rel = docroot
+                        .as_deref()
+                        .and_then(|d| arg.strip_prefix(d.trim_end_matches('/')));
                     match rel {
                         Some(r) => {
-                            let p = if r.is_empty() { "/".to_string() } else { format!("{}/", r.trim_end_matches('/')) };
-                            let p = if p.starts_with('/') { p } else { format!("/{p}") };
+                            let p = if r.is_empty() {
+                                "/".to_string()
+                            } else {
+                                format!("{}/", r.trim_end_matches('/'))
+                            };
+                            let p = if p.starts_with('/') {
+                                p
+                            } else {
+                                format!("/{p}")
+                            };
                             if p == "/" {
                                 scope = Some(0);
                             } else {
-                                scopes.push(Scope { prefix: Some(p), line: l.no, ops: Vec::new(), proxy: None });
+                                scopes.push(Scope {
+                                    prefix: Some(p),
+                                    ops: Vec::new(),
+                                    proxy: None,
+                                });
                                 scope = Some(scopes.len() - 1);
                             }
                         }
@@ -176,8 +205,17 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
             "header" => header(&mut imp, &mut scopes[scope], w, l.no),
             "setenvif" | "setenvifnocase" => {
                 if w.get(1).is_some_and(|a| a.eq_ignore_ascii_case("origin")) && w.len() >= 4 {
-                    let (var, value) = w[3].split_once('=').map_or((w[3].clone(), "1".to_string()), |(a, b)| (a.to_string(), b.to_string()));
-                    envs.push(EnvRule { var, regex: w[2].clone(), value, line: l.no });
+                    let (var, value) = w[3]
+                        .split_once('=')
+                        .map_or((w[3].clone(), "1".to_string()), |(a, b)| {
+                            (a.to_string(), b.to_string())
+                        });
+                    envs.push(EnvRule {
+                        var,
+                        regex: w[2].clone(),
+                        value,
+                        line: l.no,
+                    });
                 } else {
                     ignored.push((w[0].clone(), l.no));
                 }
@@ -202,12 +240,20 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
                     Ok(_) => {
                         let url = url.trim_end_matches('/').to_string();
                         if scope == 0 && path != "/" {
-                            scopes.push(Scope { prefix: Some(path.to_string()), line: l.no, ops: Vec::new(), proxy: Some(url) });
+                            scopes.push(Scope {
+                                prefix: Some(path.to_string()),
+                                ops: Vec::new(),
+                                proxy: Some(url),
+                            });
                         } else {
                             scopes[scope].proxy = Some(url);
                         }
                     }
-                    Err(e) => imp.warn("upstream-not-imported", l.no, format!("ProxyPass {url}: {e}; pass --upstream")),
+                    Err(e) => imp.warn(
+                        "upstream-not-imported",
+                        l.no,
+                        format!("ProxyPass {url}: {e}; pass --upstream"),
+                    ),
                 }
             }
             "rewritecond" if w.iter().any(|a| a.contains("REQUEST_METHOD")) => {
@@ -229,22 +275,44 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
             continue;
         }
         let prefix = s.prefix.clone().unwrap_or_else(|| "/".into());
-        let name = if prefix == "/" { "root".to_string() } else { prefix.trim_matches('/').replace(|c: char| !c.is_ascii_alphanumeric(), "-") };
+        let name = if prefix == "/" {
+            "root".to_string()
+        } else {
+            prefix
+                .trim_matches('/')
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+        };
         // A location's Header lines run after the server's.
         let mut ops = if i == 0 { Vec::new() } else { global.clone() };
         ops.extend(s.ops.iter().cloned());
         let hs = evaluate(&mut imp, &name, &ops);
-        let mut cors = cors_from_headers(&mut imp, &name, &hs, &hs, &mut |imp, cors, h| origin_value(imp, cors, h, &envs));
+        let mut cors = cors_from_headers(&mut imp, &name, &hs, &hs, &mut |imp, cors, h| {
+            origin_value(imp, cors, h, &envs)
+        });
         if cors.origins.is_empty() && hs.iter().all(|h| h.name != "access-control-allow-origin") {
             cors.methods = None;
             cors.headers = None;
         }
-        let _ = s.line;
-        imp.routes.push(RouteSpec { name, prefix, upstream: s.proxy.clone(), cors });
+        imp.routes.push(RouteSpec {
+            name,
+            prefix,
+            upstream: s.proxy.clone(),
+            cors,
+        });
     }
     if !ignored.is_empty() {
-        let list: Vec<String> = ignored.iter().map(|(n, l)| format!("{n} (line {l})")).collect();
-        imp.note("not-cors", 0, format!("not about CORS, left to the server behind the gateway: {}", list.join(", ")));
+        let list: Vec<String> = ignored
+            .iter()
+            .map(|(n, l)| format!("{n} (line {l})"))
+            .collect();
+        imp.note(
+            "not-cors",
+            0,
+            format!(
+                "not about CORS, left to the server behind the gateway: {}",
+                list.join(", ")
+            ),
+        );
     }
     Ok(imp)
 }
@@ -261,13 +329,23 @@ fn header(imp: &mut Import, scope: &mut Scope, w: &[String], line: usize) {
         _ => {}
     }
     let (Some(action), Some(name)) = (w.get(i), w.get(i + 1)) else {
-        imp.warn("header-not-imported", line, "a Header line without an action and a header name; ignored");
+        imp.warn(
+            "header-not-imported",
+            line,
+            "a Header line without an action and a header name; ignored",
+        );
         return;
     };
     let action = action.to_ascii_lowercase();
     let lname = name.to_ascii_lowercase();
     if !lname.starts_with("access-control-") && lname != "vary" {
-        imp.note("not-cors-header", line, format!("Header {action} {name}: not a CORS header; left to the server behind the gateway"));
+        imp.note(
+            "not-cors-header",
+            line,
+            format!(
+                "Header {action} {name}: not a CORS header; left to the server behind the gateway"
+            ),
+        );
         return;
     }
     let value = w.get(i + 2).cloned().unwrap_or_default();
@@ -280,13 +358,24 @@ fn header(imp: &mut Import, scope: &mut Scope, w: &[String], line: usize) {
         }
     }
     if !["set", "add", "append", "merge", "setifempty", "unset"].contains(&action.as_str()) {
-        imp.warn("header-not-imported", line, format!("Header {action} {name}: this action cannot be imported"));
+        imp.warn(
+            "header-not-imported",
+            line,
+            format!("Header {action} {name}: this action cannot be imported"),
+        );
         return;
     }
     if action == "unset" && lname.starts_with("access-control-") {
         imp.note("upstream-cors-replaced", line, format!("Header unset {name}: the gateway replaces the upstream's CORS headers with the policy's anyway"));
     }
-    scope.ops.push(HeaderOp { always, action, name: lname, value, env, line });
+    scope.ops.push(HeaderOp {
+        always,
+        action,
+        name: lname,
+        value,
+        env,
+        line,
+    });
 }
 
 /// The headers a response ends up with: mod_headers keeps the `always` table
@@ -296,7 +385,12 @@ fn evaluate(imp: &mut Import, route: &str, ops: &[HeaderOp]) -> Vec<Hdr> {
     let mut env_of: Vec<(usize, Option<String>)> = Vec::new();
     for op in ops {
         let t = &mut tables[usize::from(op.always)];
-        let h = Hdr { name: op.name.clone(), value: op.value.clone(), line: op.line, always: op.always };
+        let h = Hdr {
+            name: op.name.clone(),
+            value: op.value.clone(),
+            line: op.line,
+            always: op.always,
+        };
         match op.action.as_str() {
             "set" => {
                 t.retain(|x| x.name != op.name);
@@ -309,7 +403,9 @@ fn evaluate(imp: &mut Import, route: &str, ops: &[HeaderOp]) -> Vec<Hdr> {
                 }
             }
             "append" | "merge" => match t.iter_mut().find(|x| x.name == op.name) {
-                Some(x) if op.action == "merge" && x.value.split(',').any(|v| v.trim() == op.value) => {}
+                Some(x)
+                    if op.action == "merge" && x.value.split(',').any(|v| v.trim() == op.value) => {
+                }
                 Some(x) => x.value = format!("{}, {}", x.value, op.value),
                 None => t.push(h),
             },
@@ -318,14 +414,22 @@ fn evaluate(imp: &mut Import, route: &str, ops: &[HeaderOp]) -> Vec<Hdr> {
         env_of.push((op.line, op.env.clone()));
     }
     let [success, always] = tables;
-    let both = success.iter().any(|h| h.name == "access-control-allow-origin") && always.iter().any(|h| h.name == "access-control-allow-origin");
+    let both = success
+        .iter()
+        .any(|h| h.name == "access-control-allow-origin")
+        && always
+            .iter()
+            .any(|h| h.name == "access-control-allow-origin");
     if both {
         imp.note("two-tables", 0, format!("route \"{route}\": Header and Header always keep separate tables, so a success response carried both tables' Access-Control-Allow-Origin"));
     }
     let mut out = success;
     out.extend(always);
     // Conditions stay visible to the origin resolver through the value.
-    for h in out.iter_mut().filter(|h| h.name == "access-control-allow-origin") {
+    for h in out
+        .iter_mut()
+        .filter(|h| h.name == "access-control-allow-origin")
+    {
         if let Some((_, Some(env))) = env_of.iter().find(|(l, _)| *l == h.line) {
             h.value = format!("{}\u{0}env={env}", h.value);
         }
@@ -338,7 +442,10 @@ fn origin_value(imp: &mut Import, cors: &mut Cors, h: &Hdr, envs: &[EnvRule]) ->
         Some((v, c)) => (v.trim(), c.strip_prefix("env=").map(str::to_string)),
         None => (h.value.trim(), None),
     };
-    if value.contains("%{req:Origin}") || value.contains("%{HTTP:Origin}") || value.contains("%{HTTP_ORIGIN}") {
+    if value.contains("%{req:Origin}")
+        || value.contains("%{HTTP:Origin}")
+        || value.contains("%{HTTP_ORIGIN}")
+    {
         imp.warn("reflects-any-origin", h.line, format!("Access-Control-Allow-Origin {value} echoes whatever Origin the request carries, trusting every site on the web; imported as \"*\""));
         cors.origins.push("*".into());
         return true;
@@ -354,7 +461,13 @@ fn origin_value(imp: &mut Import, cors: &mut Cors, h: &Hdr, envs: &[EnvRule]) ->
     };
     let rules: Vec<&EnvRule> = envs.iter().filter(|e| e.var == var).collect();
     if rules.is_empty() {
-        imp.warn("origin-not-expressible", h.line, format!("Access-Control-Allow-Origin {value}: no SetEnvIf Origin sets {var}; not imported"));
+        imp.warn(
+            "origin-not-expressible",
+            h.line,
+            format!(
+                "Access-Control-Allow-Origin {value}: no SetEnvIf Origin sets {var}; not imported"
+            ),
+        );
         return true;
     }
     if cond.as_deref() != Some(var) {
@@ -362,7 +475,14 @@ fn origin_value(imp: &mut Import, cors: &mut Cors, h: &Hdr, envs: &[EnvRule]) ->
     }
     for e in rules {
         if e.value != "$0" && e.value != "$1" {
-            imp.warn("origin-not-expressible", e.line, format!("SetEnvIf Origin sets {}={}, not the origin itself; not imported", e.var, e.value));
+            imp.warn(
+                "origin-not-expressible",
+                e.line,
+                format!(
+                    "SetEnvIf Origin sets {}={}, not the origin itself; not imported",
+                    e.var, e.value
+                ),
+            );
             continue;
         }
         match to_origins(&e.regex) {
@@ -371,15 +491,29 @@ fn origin_value(imp: &mut Import, cors: &mut Cors, h: &Hdr, envs: &[EnvRule]) ->
                 cors.origins.push("*".into());
             }
             Ok(Conv::Origins(list)) => {
-                imp.note("regex-converted", e.line, format!("{} is exactly {}", e.regex, list.join(", ")));
+                imp.note(
+                    "regex-converted",
+                    e.line,
+                    format!("{} is exactly {}", e.regex, list.join(", ")),
+                );
                 for o in list {
                     imp.add_origin(cors, &o, e.line);
                 }
             }
             Err(why) => {
-                let hint = literal_dot_reading(&e.regex).map(|l| format!(" (read with literal dots and anchors: {})", l.join(", "))).unwrap_or_default();
-                let code = if why.contains("anchored") { "unanchored-regex" } else { "regex-not-expressible" };
-                imp.warn(code, e.line, format!("SetEnvIf Origin \"{}\" not imported: {why}{hint}", e.regex));
+                let hint = literal_dot_reading(&e.regex)
+                    .map(|l| format!(" (read with literal dots and anchors: {})", l.join(", ")))
+                    .unwrap_or_default();
+                let code = if why.contains("anchored") {
+                    "unanchored-regex"
+                } else {
+                    "regex-not-expressible"
+                };
+                imp.warn(
+                    code,
+                    e.line,
+                    format!("SetEnvIf Origin \"{}\" not imported: {why}{hint}", e.regex),
+                );
             }
         }
     }

@@ -7,26 +7,51 @@ use super::{split_list, Cors, Import, ReadError, RouteSpec};
 use cors_gateway_core::locate::locate;
 use serde_json::{Map, Value};
 
-const FIELDS: [&str; 6] = ["AllowOrigins", "AllowMethods", "AllowHeaders", "ExposeHeaders", "MaxAge", "AllowCredentials"];
+const FIELDS: [&str; 6] = [
+    "AllowOrigins",
+    "AllowMethods",
+    "AllowHeaders",
+    "ExposeHeaders",
+    "MaxAge",
+    "AllowCredentials",
+];
 
 pub fn read(text: &str) -> Result<Import, ReadError> {
     let doc: Value = serde_json::from_str(text)
         .map_err(|e| ReadError(e.line(), format!("not valid JSON: {e}")))?;
     let (obj, base) = ["CorsConfiguration", "Cors", "corsConfiguration", "cors"]
         .iter()
-        .find_map(|k| doc.get(*k).and_then(Value::as_object).map(|o| (o, k.to_string())))
+        .find_map(|k| {
+            doc.get(*k)
+                .and_then(Value::as_object)
+                .map(|o| (o, k.to_string()))
+        })
         .or_else(|| doc.as_object().map(|o| (o, String::new())))
         .ok_or_else(|| ReadError(1, "expected a CorsConfiguration object".into()))?;
-    let mut imp = Import { https_api: true, ..Import::default() };
-    let path = |k: &str| if base.is_empty() { k.to_string() } else { format!("{base}.{k}") };
+    let mut imp = Import {
+        https_api: true,
+        ..Import::default()
+    };
+    let path = |k: &str| {
+        if base.is_empty() {
+            k.to_string()
+        } else {
+            format!("{base}.{k}")
+        }
+    };
     let line = |k: &str| locate(text, &path(k)).map_or(0, |(l, _)| l);
     // Field names case-insensitively: `AllowOrigins` and `allowOrigins` both occur.
-    let get = |name: &str| -> Option<(&String, &Value)> { obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) };
+    let get = |name: &str| -> Option<(&String, &Value)> {
+        obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))
+    };
     check_fields(&mut imp, obj, &line);
     let list = |v: &Value| -> Vec<String> {
         match v {
             Value::String(s) => split_list(s),
-            Value::Array(a) => a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect(),
             _ => Vec::new(),
         }
     };
@@ -64,14 +89,26 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
     if cors.max_age.is_none() {
         imp.note("max-age-default", 0, "MaxAge is not set: API Gateway sends no Access-Control-Max-Age (browsers cache a preflight 5 s); the policy's default is 600 s");
     }
-    imp.routes.push(RouteSpec { name: "api".into(), prefix: "/".into(), upstream: None, cors });
+    imp.routes.push(RouteSpec {
+        name: "api".into(),
+        prefix: "/".into(),
+        upstream: None,
+        cors,
+    });
     Ok(imp)
 }
 
 fn check_fields(imp: &mut Import, obj: &Map<String, Value>, line: &dyn Fn(&str) -> usize) {
     for k in obj.keys() {
         if !FIELDS.iter().any(|f| f.eq_ignore_ascii_case(k)) {
-            imp.warn("unknown-field", line(k), format!("\"{k}\" is not a CorsConfiguration field ({}); ignored", FIELDS.join(", ")));
+            imp.warn(
+                "unknown-field",
+                line(k),
+                format!(
+                    "\"{k}\" is not a CorsConfiguration field ({}); ignored",
+                    FIELDS.join(", ")
+                ),
+            );
         }
     }
 }

@@ -11,24 +11,46 @@ use super::{split_list, Cors, Import, ReadError, RouteSpec};
 use cors_gateway_core::locate::locate;
 use serde_json::Value;
 
-const FIELDS: [&str; 8] = ["origin", "methods", "allowedHeaders", "headers", "exposedHeaders", "credentials", "maxAge", "preflightContinue"];
+const FIELDS: [&str; 8] = [
+    "origin",
+    "methods",
+    "allowedHeaders",
+    "headers",
+    "exposedHeaders",
+    "credentials",
+    "maxAge",
+    "preflightContinue",
+];
 
 pub fn read(text: &str) -> Result<Import, ReadError> {
     let doc: Value = serde_json::from_str(text)
         .map_err(|e| ReadError(e.line(), format!("not valid JSON: {e}")))?;
-    let obj = doc.as_object().ok_or_else(|| ReadError(1, "expected the options object of cors(), e.g. {\"origin\": \"https://app.example.com\"}".into()))?;
+    let obj = doc.as_object().ok_or_else(|| {
+        ReadError(
+            1,
+            "expected the options object of cors(), e.g. {\"origin\": \"https://app.example.com\"}"
+                .into(),
+        )
+    })?;
     let mut imp = Import::default();
     let line = |k: &str| locate(text, k).map_or(0, |(l, _)| l);
     let list = |v: &Value| -> Vec<String> {
         match v {
             Value::String(s) => split_list(s),
-            Value::Array(a) => a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect(),
             _ => Vec::new(),
         }
     };
     for k in obj.keys() {
         if !FIELDS.contains(&k.as_str()) && k != "optionsSuccessStatus" {
-            imp.warn("unknown-field", line(k), format!("\"{k}\" is not a cors option; ignored"));
+            imp.warn(
+                "unknown-field",
+                line(k),
+                format!("\"{k}\" is not a cors option; ignored"),
+            );
         }
     }
     let mut cors = Cors::default();
@@ -38,7 +60,11 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
     }
     match obj.get("origin") {
         None => {
-            imp.note("origin-default", 0, "origin is not set: the cors package answers every origin with \"*\"");
+            imp.note(
+                "origin-default",
+                0,
+                "origin is not set: the cors package answers every origin with \"*\"",
+            );
             cors.origins.push("*".into());
         }
         Some(Value::Bool(true)) => {
@@ -46,7 +72,11 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
             cors.origins.push("*".into());
         }
         Some(Value::Bool(false)) => {
-            imp.warn("cors-disabled", line("origin"), "origin: false turns CORS off; the policy allows no origin");
+            imp.warn(
+                "cors-disabled",
+                line("origin"),
+                "origin: false turns CORS off; the policy allows no origin",
+            );
         }
         Some(Value::String(s)) => origin_entry(&mut imp, &mut cors, s, line("origin")),
         Some(Value::Array(a)) => {
@@ -54,17 +84,33 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
                 let l = line(&format!("origin[{i}]"));
                 match e.as_str() {
                     Some(s) => origin_entry(&mut imp, &mut cors, s, l),
-                    None => imp.warn("origin-not-expressible", l, format!("{e} is not an origin string; not imported")),
+                    None => imp.warn(
+                        "origin-not-expressible",
+                        l,
+                        format!("{e} is not an origin string; not imported"),
+                    ),
                 }
             }
         }
-        Some(other) => imp.warn("origin-not-expressible", line("origin"), format!("origin {other}: a function or other value cannot be imported; list the origins")),
+        Some(other) => imp.warn(
+            "origin-not-expressible",
+            line("origin"),
+            format!(
+                "origin {other}: a function or other value cannot be imported; list the origins"
+            ),
+        ),
     }
     cors.methods = Some(match obj.get("methods") {
         Some(v) => list(v),
         None => {
-            imp.note("methods-default", 0, "methods is not set: the package's default GET,HEAD,PUT,PATCH,POST,DELETE");
-            ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"].map(String::from).to_vec()
+            imp.note(
+                "methods-default",
+                0,
+                "methods is not set: the package's default GET,HEAD,PUT,PATCH,POST,DELETE",
+            );
+            ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"]
+                .map(String::from)
+                .to_vec()
         }
     });
     match obj.get("allowedHeaders").or(obj.get("headers")) {
@@ -92,31 +138,59 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
     if let Some(v) = obj.get("optionsSuccessStatus") {
         imp.note("options-status", line("optionsSuccessStatus"), format!("optionsSuccessStatus {v}: the gateway answers preflights with 204, which every current browser accepts"));
     }
-    imp.routes.push(RouteSpec { name: "app".into(), prefix: "/".into(), upstream: None, cors });
+    imp.routes.push(RouteSpec {
+        name: "app".into(),
+        prefix: "/".into(),
+        upstream: None,
+        cors,
+    });
     Ok(imp)
 }
 
 fn origin_entry(imp: &mut Import, cors: &mut Cors, s: &str, line: usize) {
-    let Some(body) = s.strip_prefix('/').and_then(|r| r.rsplit_once('/')).map(|(b, _)| b) else {
+    let Some(body) = s
+        .strip_prefix('/')
+        .and_then(|r| r.rsplit_once('/'))
+        .map(|(b, _)| b)
+    else {
         return imp.add_origin(cors, s, line);
     };
     let body = body.replace("\\/", "/");
     match to_origins(&body) {
         Ok(Conv::Any) => {
-            imp.warn("reflects-any-origin", line, format!("{s} matches any origin, trusting every site on the web; imported as \"*\""));
+            imp.warn(
+                "reflects-any-origin",
+                line,
+                format!(
+                    "{s} matches any origin, trusting every site on the web; imported as \"*\""
+                ),
+            );
             cors.origins.push("*".into());
         }
         Ok(Conv::Origins(list)) => {
-            imp.note("regex-converted", line, format!("{s} is exactly {}", list.join(", ")));
+            imp.note(
+                "regex-converted",
+                line,
+                format!("{s} is exactly {}", list.join(", ")),
+            );
             for o in list {
                 imp.add_origin(cors, &o, line);
             }
         }
         Err(why) => {
             let hint = literal_dot_reading(&body)
-                .map(|l| format!(" (if its dots are literal and it is anchored, it means: {})", l.join(", ")))
+                .map(|l| {
+                    format!(
+                        " (if its dots are literal and it is anchored, it means: {})",
+                        l.join(", ")
+                    )
+                })
                 .unwrap_or_default();
-            let code = if why.contains("anchored") { "unanchored-regex" } else { "regex-not-expressible" };
+            let code = if why.contains("anchored") {
+                "unanchored-regex"
+            } else {
+                "regex-not-expressible"
+            };
             imp.warn(code, line, format!("{s} not imported: {why}{hint}"));
         }
     }

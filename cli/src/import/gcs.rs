@@ -20,19 +20,31 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
     let line = |path: &str| locate(text, path).map_or(0, |(l, _)| l);
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let mut rules = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let at = format!("{base}[{i}]");
         let Some(obj) = e.as_object() else {
-            imp.warn("rule-ignored", line(&at), "an entry must be an object; ignored");
+            imp.warn(
+                "rule-ignored",
+                line(&at),
+                "an entry must be an object; ignored",
+            );
             continue;
         };
         for k in obj.keys() {
             if !["origin", "method", "responseHeader", "maxAgeSeconds"].contains(&k.as_str()) {
-                imp.warn("unknown-field", line(&format!("{at}.{k}")), format!("\"{k}\" is not a Cloud Storage CORS field; ignored"));
+                imp.warn(
+                    "unknown-field",
+                    line(&format!("{at}.{k}")),
+                    format!("\"{k}\" is not a Cloud Storage CORS field; ignored"),
+                );
             }
         }
         let origins: Vec<(String, usize)> = strings(&e["origin"])
@@ -42,7 +54,11 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
             .collect();
         let methods = strings(&e["method"]);
         if origins.is_empty() || methods.is_empty() {
-            imp.warn("rule-ignored", line(&at), "an entry without origin or method matches no request; ignored");
+            imp.warn(
+                "rule-ignored",
+                line(&at),
+                "an entry without origin or method matches no request; ignored",
+            );
             continue;
         }
         let response = strings(&e["responseHeader"]);
@@ -59,7 +75,12 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
         imp.note("response-header", 0, "responseHeader is Cloud Storage's one list for the request headers a preflight may ask for and the response headers scripts may read; imported as both allow_headers and expose_headers");
     }
     let cors = merge_with_origins(&mut imp, &rules, &[], add_gcs_origin);
-    imp.routes.push(RouteSpec { name: "bucket".into(), prefix: "/".into(), upstream: None, cors });
+    imp.routes.push(RouteSpec {
+        name: "bucket".into(),
+        prefix: "/".into(),
+        upstream: None,
+        cors,
+    });
     Ok(imp)
 }
 

@@ -17,7 +17,7 @@ mod s3;
 
 use cors_gateway_core::headers::{is_forbidden_request_header, is_token};
 use cors_gateway_core::lint::lint;
-use cors_gateway_core::origin::{parse_pattern, OriginPattern};
+use cors_gateway_core::origin::parse_pattern;
 use cors_gateway_core::Policy;
 use serde_json::{json, Value};
 
@@ -124,16 +124,15 @@ impl Import {
             self.warn("null-trusted", line, "the source trusted the origin \"null\", which sandboxed iframes, file: pages and redirected requests send (any site can produce it); not imported");
             return;
         }
-        let pattern = match parse_pattern(entry) {
-            Ok(p) => p,
-            Err(e) => match e.canonical.as_deref().map(|c| (c, parse_pattern(c))) {
-                Some((c, Ok(p))) => {
+        if let Err(e) = parse_pattern(entry) {
+            match e.canonical.as_deref().map(|c| (c, parse_pattern(c))) {
+                Some((c, Ok(_))) => {
                     self.note(
                         "origin-canonicalised",
                         line,
                         format!("\"{entry}\" is written as the browser sends it: \"{c}\""),
                     );
-                    return self.push_pattern(cors, c, p, line);
+                    return self.push_pattern(cors, c, line);
                 }
                 _ => {
                     self.warn(
@@ -143,13 +142,12 @@ impl Import {
                     );
                     return;
                 }
-            },
-        };
-        self.push_pattern(cors, entry, pattern, line);
+            }
+        }
+        self.push_pattern(cors, entry, line);
     }
 
-    fn push_pattern(&mut self, cors: &mut Cors, entry: &str, p: OriginPattern, line: usize) {
-        let _ = p;
+    fn push_pattern(&mut self, cors: &mut Cors, entry: &str, line: usize) {
         if !cors.origins.iter().any(|o| o == entry) {
             cors.origins.push(entry.to_string());
             cors.origin_lines.push((entry.to_string(), line));
@@ -201,8 +199,16 @@ fn policy_doc(imp: &mut Import, upstream: Option<&str>) -> String {
         let any = c.origins.iter().any(|o| o == "*");
         if any && c.origins.len() > 1 {
             let others: Vec<String> = c.origins.iter().filter(|o| *o != "*").cloned().collect();
-            imp.findings.push(Finding { level: Level::Note, code: "covered-by-wildcard", line: 0,
-                message: format!("route \"{}\": {} also listed, but \"*\" already allows every origin", spec.name, others.join(", ")) });
+            imp.findings.push(Finding {
+                level: Level::Note,
+                code: "covered-by-wildcard",
+                line: 0,
+                message: format!(
+                    "route \"{}\": {} also listed, but \"*\" already allows every origin",
+                    spec.name,
+                    others.join(", ")
+                ),
+            });
             c.origins.retain(|o| o == "*");
         }
         if any && c.credentials {
@@ -232,7 +238,10 @@ fn policy_doc(imp: &mut Import, upstream: Option<&str>) -> String {
                 let lower = name.to_ascii_lowercase();
                 if lower == "*" {
                     kept.push(lower);
-                } else if !is_token(lower.as_bytes()) || lower.starts_with("access-control-") || is_forbidden_request_header(&lower) {
+                } else if !is_token(lower.as_bytes())
+                    || lower.starts_with("access-control-")
+                    || is_forbidden_request_header(&lower)
+                {
                     imp.findings.push(Finding { level: Level::Note, code: "header-not-settable", line: 0,
                         message: format!("route \"{}\": allowed header \"{name}\" not imported: scripts can never set it, so allowing it changed nothing", spec.name) });
                 } else if !kept.contains(&lower) {
@@ -244,7 +253,10 @@ fn policy_doc(imp: &mut Import, upstream: Option<&str>) -> String {
         let mut expose = Vec::new();
         for name in c.expose.drain(..) {
             let lower = name.to_ascii_lowercase();
-            if lower == "set-cookie" || lower == "set-cookie2" || !(lower == "*" || is_token(lower.as_bytes())) {
+            if lower == "set-cookie"
+                || lower == "set-cookie2"
+                || !(lower == "*" || is_token(lower.as_bytes()))
+            {
                 imp.findings.push(Finding { level: Level::Note, code: "header-not-exposable", line: 0,
                     message: format!("route \"{}\": exposed header \"{name}\" not imported: browsers never expose it", spec.name) });
             } else if !expose.contains(&lower) {
@@ -295,10 +307,20 @@ fn policy_doc(imp: &mut Import, upstream: Option<&str>) -> String {
             n += 1;
         }
         names.push(name.clone());
-        let fields: Vec<String> = ["allow_origins", "allow_methods", "allow_headers", "expose_headers", "allow_credentials", "max_age_secs"]
-            .iter()
-            .filter_map(|k| cors.get(*k).map(|v| format!("        \"{k}\": {}", compact(v))))
-            .collect();
+        let fields: Vec<String> = [
+            "allow_origins",
+            "allow_methods",
+            "allow_headers",
+            "expose_headers",
+            "allow_credentials",
+            "max_age_secs",
+        ]
+        .iter()
+        .filter_map(|k| {
+            cors.get(*k)
+                .map(|v| format!("        \"{k}\": {}", compact(v)))
+        })
+        .collect();
         routes.push(format!(
             "    {{\n      \"name\": {},\n      \"path_prefix\": {},\n      \"upstream\": {},\n      \"cors\": {{\n{}\n      }}\n    }}",
             compact(&json!(name)),
@@ -309,11 +331,21 @@ fn policy_doc(imp: &mut Import, upstream: Option<&str>) -> String {
     }
     // One finding per distinct problem (a map shared by routes is read once per route).
     let mut seen = std::collections::HashSet::new();
-    imp.findings.retain(|f| seen.insert((f.code, f.line, f.message.clone())));
+    imp.findings
+        .retain(|f| seen.insert((f.code, f.line, f.message.clone())));
     if used_placeholder {
-        imp.warn("no-upstream", 0, format!("the source names no upstream; routes send to {placeholder}: pass --upstream URL"));
+        imp.warn(
+            "no-upstream",
+            0,
+            format!(
+                "the source names no upstream; routes send to {placeholder}: pass --upstream URL"
+            ),
+        );
     }
-    format!("{{\n  \"version\": 1,\n  \"routes\": [\n{}\n  ]\n}}\n", routes.join(",\n"))
+    format!(
+        "{{\n  \"version\": 1,\n  \"routes\": [\n{}\n  ]\n}}\n",
+        routes.join(",\n")
+    )
 }
 
 /// One line of JSON, with a space after commas for reading.
@@ -325,7 +357,13 @@ fn compact(v: &Value) -> String {
 }
 
 /// The whole command: read, convert, validate, write. Returns the exit code.
-pub fn run(from: Source, file: &str, upstream: Option<&str>, output: Option<&str>, json_out: bool) -> u8 {
+pub fn run(
+    from: Source,
+    file: &str,
+    upstream: Option<&str>,
+    output: Option<&str>,
+    json_out: bool,
+) -> u8 {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
@@ -350,7 +388,18 @@ pub fn run(from: Source, file: &str, upstream: Option<&str>, output: Option<&str
     let mut imp = match read {
         Ok(i) => i,
         Err(e) => {
-            report(file, from, None, &[Finding { level: Level::Warning, code: "unreadable", line: e.0, message: e.1 }], json_out);
+            report(
+                file,
+                from,
+                None,
+                &[Finding {
+                    level: Level::Warning,
+                    code: "unreadable",
+                    line: e.0,
+                    message: e.1,
+                }],
+                json_out,
+            );
             return 2;
         }
     };
@@ -363,14 +412,23 @@ pub fn run(from: Source, file: &str, upstream: Option<&str>, output: Option<&str
         Ok(p) => p,
         Err(errors) => {
             for e in errors.0 {
-                imp.warn("invalid-policy", 0, format!("the imported policy does not load: {e}"));
+                imp.warn(
+                    "invalid-policy",
+                    0,
+                    format!("the imported policy does not load: {e}"),
+                );
             }
             report(file, from, None, &imp.findings, json_out);
             return 2;
         }
     };
     for l in lint(&policy, &doc) {
-        imp.findings.push(Finding { level: Level::Warning, code: l.code, line: 0, message: format!("policy {}: {}", l.path, l.message) });
+        imp.findings.push(Finding {
+            level: Level::Warning,
+            code: l.code,
+            line: 0,
+            message: format!("policy {}: {}", l.path, l.message),
+        });
     }
     if let Some(out) = output {
         let tmp = format!("{out}.tmp-{}", std::process::id());
@@ -380,14 +438,29 @@ pub fn run(from: Source, file: &str, upstream: Option<&str>, output: Option<&str
             return 64;
         }
     }
-    report(file, from, Some((&doc, &text_out, output)), &imp.findings, json_out);
+    report(
+        file,
+        from,
+        Some((&doc, &text_out, output)),
+        &imp.findings,
+        json_out,
+    );
     u8::from(imp.findings.iter().any(|f| f.level == Level::Warning))
 }
 
 /// Prints the findings, and the policy when no output file was given: the
 /// policy on stdout, the findings on stderr, so `> policy.json` works.
-fn report(file: &str, from: Source, policy: Option<(&Value, &str, Option<&str>)>, findings: &[Finding], json_out: bool) {
-    let warnings = findings.iter().filter(|f| f.level == Level::Warning).count();
+fn report(
+    file: &str,
+    from: Source,
+    policy: Option<(&Value, &str, Option<&str>)>,
+    findings: &[Finding],
+    json_out: bool,
+) {
+    let warnings = findings
+        .iter()
+        .filter(|f| f.level == Level::Warning)
+        .count();
     if json_out {
         let items: Vec<Value> = findings.iter().map(|f| json!({"level": if f.level == Level::Warning { "warning" } else { "note" }, "code": f.code, "line": f.line, "message": f.message})).collect();
         let doc = json!({"file": file, "from": from.name(), "valid": policy.is_some(), "output": policy.and_then(|p| p.2), "policy": policy.map(|p| p.0.clone()), "findings": items});
@@ -396,13 +469,32 @@ fn report(file: &str, from: Source, policy: Option<(&Value, &str, Option<&str>)>
     }
     let mut lines = Vec::new();
     lines.push(match policy {
-        Some((_, _, Some(out))) => format!("{file}: imported from {} to {out}, {warnings} warning{}", from.name(), if warnings == 1 { "" } else { "s" }),
-        Some((_, _, None)) => format!("{file}: imported from {}, {warnings} warning{}", from.name(), if warnings == 1 { "" } else { "s" }),
-        None => format!("{file}: no valid policy could be imported from {}", from.name()),
+        Some((_, _, Some(out))) => format!(
+            "{file}: imported from {} to {out}, {warnings} warning{}",
+            from.name(),
+            if warnings == 1 { "" } else { "s" }
+        ),
+        Some((_, _, None)) => format!(
+            "{file}: imported from {}, {warnings} warning{}",
+            from.name(),
+            if warnings == 1 { "" } else { "s" }
+        ),
+        None => format!(
+            "{file}: no valid policy could be imported from {}",
+            from.name()
+        ),
     });
     for f in findings {
-        let at = if f.line > 0 { format!("{file}:{}", f.line) } else { file.to_string() };
-        let level = if f.level == Level::Warning { "warning" } else { "note" };
+        let at = if f.line > 0 {
+            format!("{file}:{}", f.line)
+        } else {
+            file.to_string()
+        };
+        let level = if f.level == Level::Warning {
+            "warning"
+        } else {
+            "note"
+        };
         lines.push(format!("  {level}[{}]: {at}: {}", f.code, f.message));
     }
     match policy {
@@ -493,13 +585,29 @@ pub fn merge_rules(imp: &mut Import, rules: &[Rule], any_headers: &[&str]) -> Co
     }
     let methods = methods.unwrap_or_default();
     for (o, line, m) in &per_entry {
-        let lost: Vec<&String> = m.iter().filter(|x| *x != "*" && !methods.contains(x) && !methods.iter().any(|y| y == "*")).collect();
-        let lost: Vec<&String> = lost.into_iter().filter(|x| !cors_gateway_core::headers::is_safelisted_method(x)).collect();
+        let lost: Vec<&String> = m
+            .iter()
+            .filter(|x| *x != "*" && !methods.contains(x) && !methods.iter().any(|y| y == "*"))
+            .collect();
+        let lost: Vec<&String> = lost
+            .into_iter()
+            .filter(|x| !cors_gateway_core::headers::is_safelisted_method(x))
+            .collect();
         if !lost.is_empty() || (m == &["*"] && methods != ["*"]) {
-            let what = if m == &["*"] { "any method".to_string() } else { lost.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ") };
+            let what = if m == &["*"] {
+                "any method".to_string()
+            } else {
+                lost.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             imp.warn("rules-narrowed", *line, format!("\"{o}\" could use {what}, but a route has one method list for all its origins and other origins here could not; not imported for it (give it a route of its own to keep them)"));
         }
-        let refused: Vec<&str> = ["GET", "HEAD", "POST"].into_iter().filter(|s| !m.iter().any(|x| x == s || x == "*")).collect();
+        let refused: Vec<&str> = ["GET", "HEAD", "POST"]
+            .into_iter()
+            .filter(|s| !m.iter().any(|x| x == s || x == "*"))
+            .collect();
         if !refused.is_empty() {
             imp.warn("safelisted-method", *line, format!("the source refused {} from \"{o}\"; the gateway allows GET, HEAD and POST from every allowed origin (browsers send them without a preflight, and the source's refusal only hid the response)", refused.join(", ")));
         }
@@ -551,9 +659,23 @@ pub fn merge_rules(imp: &mut Import, rules: &[Rule], any_headers: &[&str]) -> Co
         if !lost.is_empty() {
             imp.warn("rules-narrowed", r.line, format!("this rule allowed the request headers {}, which other rules did not; a route has one header list for all its origins, so they were not imported", lost.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
         }
-        let lost: Vec<&String> = r.expose.iter().filter(|x| !expose.contains(&x.to_ascii_lowercase())).collect();
+        let lost: Vec<&String> = r
+            .expose
+            .iter()
+            .filter(|x| !expose.contains(&x.to_ascii_lowercase()))
+            .collect();
         if !lost.is_empty() {
-            imp.warn("rules-narrowed", r.line, format!("this rule exposed {}, which other rules did not; not imported", lost.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+            imp.warn(
+                "rules-narrowed",
+                r.line,
+                format!(
+                    "this rule exposed {}, which other rules did not; not imported",
+                    lost.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
         }
         if rules.iter().any(|x| x.max_age != r.max_age) {
             if let Some(a) = r.max_age {
@@ -592,7 +714,9 @@ pub fn cors_from_headers(
     origin: &mut dyn FnMut(&mut Import, &mut Cors, &Hdr) -> bool,
 ) -> Cors {
     let mut cors = Cors::default();
-    let find = |set: &[Hdr], n: &str| -> Vec<Hdr> { set.iter().filter(|h| h.name == n).cloned().collect() };
+    let find = |set: &[Hdr], n: &str| -> Vec<Hdr> {
+        set.iter().filter(|h| h.name == n).cloned().collect()
+    };
     let acao_pre = find(pre, "access-control-allow-origin");
     let acao_act = find(act, "access-control-allow-origin");
     for (set, what) in [(&acao_pre, "preflight"), (&acao_act, "actual")] {
@@ -601,7 +725,11 @@ pub fn cors_from_headers(
             imp.warn("duplicate-allow-origin", set[1].line, format!("route \"{route}\": {} Access-Control-Allow-Origin lines reach one {what} response (lines {}): browsers refuse a response with more than one value; the gateway sends exactly one, from line {}", set.len(), lines.join(", "), set[0].line));
         }
     }
-    let cred = |set: &[Hdr]| find(set, "access-control-allow-credentials").first().map(|h| (h.value.trim().eq_ignore_ascii_case("true"), h.line));
+    let cred = |set: &[Hdr]| {
+        find(set, "access-control-allow-credentials")
+            .first()
+            .map(|h| (h.value.trim().eq_ignore_ascii_case("true"), h.line))
+    };
     if let Some((c, l)) = cred(act).or(cred(pre)) {
         cors.credentials = c;
         cors.credentials_line = l;
@@ -636,7 +764,11 @@ pub fn cors_from_headers(
         }
     }
     if let Some(a) = acao_act.first().or(acao_pre.first()) {
-        if varies && !act.iter().any(|h| h.name == "vary" && h.value.to_ascii_lowercase().contains("origin")) {
+        if varies
+            && !act
+                .iter()
+                .any(|h| h.name == "vary" && h.value.to_ascii_lowercase().contains("origin"))
+        {
             imp.warn("missing-vary", a.line, format!("route \"{route}\": Access-Control-Allow-Origin depends on the request's Origin but no Vary: Origin was sent, so a shared cache could hand one site's answer to another; the gateway always sends Vary: Origin"));
         }
         if !a.always {
@@ -648,13 +780,25 @@ pub fn cors_from_headers(
         if all.len() > 1 {
             imp.warn("duplicate-header", all[1].line, format!("route \"{route}\": {n} is sent twice (lines {} and {}); browsers combine them, the policy takes both lists", all[0].line, all[1].line));
             let mut h = all[0].clone();
-            h.value = all.iter().map(|h| h.value.as_str()).collect::<Vec<_>>().join(", ");
+            h.value = all
+                .iter()
+                .map(|h| h.value.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
             return Some(h);
         }
         all.into_iter().next()
     };
-    cors.methods = Some(one(imp, pre, "access-control-allow-methods").map(|h| split_list(&h.value)).unwrap_or_default());
-    cors.headers = Some(one(imp, pre, "access-control-allow-headers").map(|h| split_list(&h.value)).unwrap_or_default());
+    cors.methods = Some(
+        one(imp, pre, "access-control-allow-methods")
+            .map(|h| split_list(&h.value))
+            .unwrap_or_default(),
+    );
+    cors.headers = Some(
+        one(imp, pre, "access-control-allow-headers")
+            .map(|h| split_list(&h.value))
+            .unwrap_or_default(),
+    );
     if let Some(h) = one(imp, pre, "access-control-max-age") {
         match h.value.trim().parse::<u64>() {
             Ok(n) => cors.max_age = Some(n),
@@ -668,12 +812,28 @@ pub fn cors_from_headers(
     }
     for h in pre.iter().chain(act) {
         if h.name.starts_with("access-control-")
-            && !["access-control-allow-origin", "access-control-allow-credentials", "access-control-allow-methods", "access-control-allow-headers", "access-control-max-age", "access-control-expose-headers"].contains(&h.name.as_str())
+            && ![
+                "access-control-allow-origin",
+                "access-control-allow-credentials",
+                "access-control-allow-methods",
+                "access-control-allow-headers",
+                "access-control-max-age",
+                "access-control-expose-headers",
+            ]
+            .contains(&h.name.as_str())
         {
-            imp.warn("header-not-imported", h.line, format!("{} has no policy equivalent here; not imported", h.name));
+            imp.warn(
+                "header-not-imported",
+                h.line,
+                format!("{} has no policy equivalent here; not imported", h.name),
+            );
         }
     }
-    for h in act.iter().filter(|h| h.name == "access-control-allow-methods" || h.name == "access-control-allow-headers" || h.name == "access-control-max-age") {
+    for h in act.iter().filter(|h| {
+        h.name == "access-control-allow-methods"
+            || h.name == "access-control-allow-headers"
+            || h.name == "access-control-max-age"
+    }) {
         if !pre.iter().any(|p| p.line == h.line) {
             imp.note("preflight-only-header", h.line, format!("{} on actual responses is ignored by browsers; the gateway sends it on preflights only", h.name));
         }
@@ -706,7 +866,8 @@ pub fn merge_with_origins(
         .iter()
         .filter_map(|r| {
             let mut r = r.clone();
-            r.origins.retain(|(o, _)| yields.iter().any(|(x, y)| x == o && !y.is_empty()));
+            r.origins
+                .retain(|(o, _)| yields.iter().any(|(x, y)| x == o && !y.is_empty()));
             (!r.origins.is_empty()).then_some(r)
         })
         .collect();

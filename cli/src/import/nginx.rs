@@ -67,7 +67,11 @@ fn tokens(text: &str) -> Result<Vec<(String, usize, bool)>, ReadError> {
             _ => {
                 let mut s = String::new();
                 while let Some(&ch) = chars.peek() {
-                    if ch.is_whitespace() || ch == ';' || ch == '{' || (ch == '}' && !s.ends_with('$')) {
+                    if ch.is_whitespace()
+                        || ch == ';'
+                        || ch == '{'
+                        || (ch == '}' && !s.ends_with('$'))
+                    {
                         break;
                     }
                     s.push(ch);
@@ -90,7 +94,11 @@ pub fn parse(text: &str) -> Result<Vec<Directive>, ReadError> {
     Ok(out)
 }
 
-fn parse_block(t: &[(String, usize, bool)], pos: &mut usize, depth: usize) -> Result<Vec<Directive>, ReadError> {
+fn parse_block(
+    t: &[(String, usize, bool)],
+    pos: &mut usize,
+    depth: usize,
+) -> Result<Vec<Directive>, ReadError> {
     let mut out = Vec::new();
     while *pos < t.len() {
         let (tok, line, quoted) = &t[*pos];
@@ -101,11 +109,19 @@ fn parse_block(t: &[(String, usize, bool)], pos: &mut usize, depth: usize) -> Re
             *pos += 1;
             return Ok(out);
         }
-        let mut d = Directive { name: tok.clone(), args: Vec::new(), line: *line, block: None };
+        let mut d = Directive {
+            name: tok.clone(),
+            args: Vec::new(),
+            line: *line,
+            block: None,
+        };
         *pos += 1;
         loop {
             let Some((a, l, q)) = t.get(*pos) else {
-                return Err(ReadError(*line, format!("\"{}\" is not terminated by \";\" or a block", d.name)));
+                return Err(ReadError(
+                    *line,
+                    format!("\"{}\" is not terminated by \";\" or a block", d.name),
+                ));
             };
             *pos += 1;
             match (a.as_str(), q) {
@@ -113,7 +129,10 @@ fn parse_block(t: &[(String, usize, bool)], pos: &mut usize, depth: usize) -> Re
                 ("{", false) => {
                     d.block = Some(parse_block(t, pos, depth + 1)?);
                     if t.get(*pos - 1).map(|x| x.0.as_str()) != Some("}") {
-                        return Err(ReadError(*l, format!("the block of \"{}\" is not closed", d.name)));
+                        return Err(ReadError(
+                            *l,
+                            format!("the block of \"{}\" is not closed", d.name),
+                        ));
                     }
                     break;
                 }
@@ -123,7 +142,10 @@ fn parse_block(t: &[(String, usize, bool)], pos: &mut usize, depth: usize) -> Re
         out.push(d);
     }
     if depth > 0 {
-        return Err(ReadError(t.last().map_or(0, |x| x.1), "a block is not closed".into()));
+        return Err(ReadError(
+            t.last().map_or(0, |x| x.1),
+            "a block is not closed".into(),
+        ));
     }
     Ok(out)
 }
@@ -142,10 +164,22 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
     let mut servers = Vec::new();
     let mut loose = Vec::new();
     let mut ignored: Vec<(String, usize)> = Vec::new();
-    collect(&tree, &mut maps, &mut servers, &mut loose, &mut ignored, &mut imp);
+    collect(
+        &tree,
+        &mut maps,
+        &mut servers,
+        &mut loose,
+        &mut ignored,
+        &mut imp,
+    );
     if servers.is_empty() {
         // A snippet (an included file): its directives are one server's.
-        servers.push(Directive { name: "server".into(), args: Vec::new(), line: 1, block: Some(loose) });
+        servers.push(Directive {
+            name: "server".into(),
+            args: Vec::new(),
+            line: 1,
+            block: Some(loose),
+        });
     } else if !loose.is_empty() {
         for d in &loose {
             ignored.push((d.name.clone(), d.line));
@@ -153,12 +187,27 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
     }
     for (si, s) in servers.iter().enumerate() {
         let body = s.block.as_deref().unwrap_or(&[]);
-        if body.iter().any(|d| d.name == "listen" && d.args.iter().any(|a| a == "ssl" || a.ends_with("443"))) {
+        if body
+            .iter()
+            .any(|d| d.name == "listen" && d.args.iter().any(|a| a == "ssl" || a.ends_with("443")))
+        {
             imp.https_api = true;
         }
         let server_headers: Vec<Hdr> = body.iter().filter_map(add_header).collect();
-        let server_name = body.iter().find(|d| d.name == "server_name").and_then(|d| d.args.first().cloned());
-        let prefix_name = if servers.len() > 1 { format!("{}-", server_name.clone().unwrap_or_else(|| format!("server{}", si + 1))) } else { String::new() };
+        let server_name = body
+            .iter()
+            .find(|d| d.name == "server_name")
+            .and_then(|d| d.args.first().cloned());
+        let prefix_name = if servers.len() > 1 {
+            format!(
+                "{}-",
+                server_name
+                    .clone()
+                    .unwrap_or_else(|| format!("server{}", si + 1))
+            )
+        } else {
+            String::new()
+        };
         let mut locations = Vec::new();
         for d in body {
             match d.name.as_str() {
@@ -172,19 +221,43 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
         let mut flat = Vec::new();
         flatten(&locations, &mut flat, &mut imp);
         for loc in &flat {
-            let Some(prefix) = location_prefix(loc, &mut imp) else { continue };
+            let Some(prefix) = location_prefix(loc, &mut imp) else {
+                continue;
+            };
             any_location_root |= prefix == "/";
             let name = format!("{prefix_name}{}", route_name(&prefix));
             let cors = location_cors(&mut imp, &name, loc, &server_headers, &maps, &mut ignored);
-            let upstream = loc.block.as_deref().unwrap_or(&[]).iter().find(|d| d.name == "proxy_pass").and_then(|d| d.args.first()).and_then(|u| proxy_upstream(u, &mut imp, loc.line));
-            imp.routes.push(RouteSpec { name, prefix, upstream, cors });
+            let upstream = loc
+                .block
+                .as_deref()
+                .unwrap_or(&[])
+                .iter()
+                .find(|d| d.name == "proxy_pass")
+                .and_then(|d| d.args.first())
+                .and_then(|u| proxy_upstream(u, &mut imp, loc.line));
+            imp.routes.push(RouteSpec {
+                name,
+                prefix,
+                upstream,
+                cors,
+            });
         }
         if !any_location_root && !server_headers.is_empty() {
             // Requests outside every location get the server's own headers.
-            let fake = Directive { name: "location".into(), args: vec!["/".into()], line: s.line, block: Some(Vec::new()) };
+            let fake = Directive {
+                name: "location".into(),
+                args: vec!["/".into()],
+                line: s.line,
+                block: Some(Vec::new()),
+            };
             let name = format!("{prefix_name}root");
             let cors = location_cors(&mut imp, &name, &fake, &server_headers, &maps, &mut ignored);
-            imp.routes.push(RouteSpec { name, prefix: "/".into(), upstream: None, cors });
+            imp.routes.push(RouteSpec {
+                name,
+                prefix: "/".into(),
+                upstream: None,
+                cors,
+            });
         }
     }
     // Routes with headers nowhere inherit nothing: they keep no origins, which
@@ -201,23 +274,58 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
     }
     imp.routes = kept;
     if !ignored.is_empty() {
-        let list: Vec<String> = ignored.iter().map(|(n, l)| format!("{n} (line {l})")).collect();
-        imp.note("not-cors", 0, format!("not about CORS, left to the server behind the gateway: {}", list.join(", ")));
+        let list: Vec<String> = ignored
+            .iter()
+            .map(|(n, l)| format!("{n} (line {l})"))
+            .collect();
+        imp.note(
+            "not-cors",
+            0,
+            format!(
+                "not about CORS, left to the server behind the gateway: {}",
+                list.join(", ")
+            ),
+        );
     }
     Ok(imp)
 }
 
-fn collect(ds: &[Directive], maps: &mut Vec<OriginMap>, servers: &mut Vec<Directive>, loose: &mut Vec<Directive>, ignored: &mut Vec<(String, usize)>, imp: &mut Import) {
+fn collect(
+    ds: &[Directive],
+    maps: &mut Vec<OriginMap>,
+    servers: &mut Vec<Directive>,
+    loose: &mut Vec<Directive>,
+    ignored: &mut Vec<(String, usize)>,
+    imp: &mut Import,
+) {
     for d in ds {
         match d.name.as_str() {
-            "http" => collect(d.block.as_deref().unwrap_or(&[]), maps, servers, loose, ignored, imp),
+            "http" => collect(
+                d.block.as_deref().unwrap_or(&[]),
+                maps,
+                servers,
+                loose,
+                ignored,
+                imp,
+            ),
             "server" if d.block.is_some() => servers.push(d.clone()),
             "map" if d.args.len() == 2 => {
                 if d.args[0] != "$http_origin" {
-                    imp.note("map-ignored", d.line, format!("map {} is not keyed on $http_origin; not imported", d.args[0]));
+                    imp.note(
+                        "map-ignored",
+                        d.line,
+                        format!(
+                            "map {} is not keyed on $http_origin; not imported",
+                            d.args[0]
+                        ),
+                    );
                     continue;
                 }
-                let mut m = OriginMap { var: d.args[1].clone(), entries: Vec::new(), default: None };
+                let mut m = OriginMap {
+                    var: d.args[1].clone(),
+                    entries: Vec::new(),
+                    default: None,
+                };
                 for e in d.block.as_deref().unwrap_or(&[]) {
                     let value = e.args.first().cloned().unwrap_or_default();
                     match e.name.as_str() {
@@ -228,7 +336,9 @@ fn collect(ds: &[Directive], maps: &mut Vec<OriginMap>, servers: &mut Vec<Direct
                 }
                 maps.push(m);
             }
-            "events" | "user" | "worker_processes" | "pid" | "include" | "error_log" => ignored.push((d.name.clone(), d.line)),
+            "events" | "user" | "worker_processes" | "pid" | "include" | "error_log" => {
+                ignored.push((d.name.clone(), d.line))
+            }
             _ => loose.push(d.clone()),
         }
     }
@@ -238,7 +348,14 @@ fn collect(ds: &[Directive], maps: &mut Vec<OriginMap>, servers: &mut Vec<Direct
 fn flatten(ls: &[Directive], out: &mut Vec<Directive>, imp: &mut Import) {
     for l in ls {
         out.push(l.clone());
-        let inner: Vec<Directive> = l.block.as_deref().unwrap_or(&[]).iter().filter(|d| d.name == "location").cloned().collect();
+        let inner: Vec<Directive> = l
+            .block
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .filter(|d| d.name == "location")
+            .cloned()
+            .collect();
         if !inner.is_empty() {
             imp.note("nested-location", l.line, "nested locations become routes of their own; they inherit the enclosing location's headers only when they have none");
             flatten(&inner, out, imp);
@@ -264,21 +381,38 @@ fn location_prefix(loc: &Directive, imp: &mut Import) -> Option<String> {
 }
 
 fn route_name(prefix: &str) -> String {
-    let n: String = prefix.trim_matches('/').chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-    if n.is_empty() { "root".into() } else { n }
+    let n: String = prefix
+        .trim_matches('/')
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    if n.is_empty() {
+        "root".into()
+    } else {
+        n
+    }
 }
 
 fn add_header(d: &Directive) -> Option<Hdr> {
     if d.name != "add_header" || d.args.len() < 2 {
         return None;
     }
-    Some(Hdr { name: d.args[0].to_ascii_lowercase(), value: d.args[1].clone(), line: d.line, always: d.args.get(2).is_some_and(|a| a == "always") })
+    Some(Hdr {
+        name: d.args[0].to_ascii_lowercase(),
+        value: d.args[1].clone(),
+        line: d.line,
+        always: d.args.get(2).is_some_and(|a| a == "always"),
+    })
 }
 
 /// The `$request_method` values an `if` condition selects.
 fn method_condition(args: &[String]) -> Option<Vec<String>> {
     let joined = args.join(" ");
-    let inner = joined.trim().trim_start_matches('(').trim_end_matches(')').trim();
+    let inner = joined
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .trim();
     let rest = inner.strip_prefix("$request_method")?.trim();
     if let Some(v) = rest.strip_prefix('=') {
         return Some(vec![v.trim().trim_matches(['"', '\'']).to_string()]);
@@ -288,11 +422,21 @@ fn method_condition(args: &[String]) -> Option<Vec<String>> {
     Some(alts.split('|').map(str::to_string).collect())
 }
 
-fn location_cors(imp: &mut Import, name: &str, loc: &Directive, server: &[Hdr], maps: &[OriginMap], ignored: &mut Vec<(String, usize)>) -> Cors {
+fn location_cors(
+    imp: &mut Import,
+    name: &str,
+    loc: &Directive,
+    server: &[Hdr],
+    maps: &[OriginMap],
+    ignored: &mut Vec<(String, usize)>,
+) -> Cors {
     let body = loc.block.as_deref().unwrap_or(&[]);
     let own: Vec<Hdr> = body.iter().filter_map(add_header).collect();
     let base: Vec<Hdr> = if own.is_empty() { server.to_vec() } else { own };
-    if !server.is_empty() && body.iter().any(|d| d.name == "add_header") && server.iter().any(|h| h.name.starts_with("access-control-")) {
+    if !server.is_empty()
+        && body.iter().any(|d| d.name == "add_header")
+        && server.iter().any(|h| h.name.starts_with("access-control-"))
+    {
         imp.note("inheritance", loc.line, format!("route \"{name}\": this location has add_header lines of its own, so nginx sent none of the server's (lines {}) here", server.iter().map(|h| h.line.to_string()).collect::<Vec<_>>().join(", ")));
     }
     let mut by_method: Vec<(Vec<String>, Vec<Hdr>, usize)> = Vec::new();
@@ -321,7 +465,11 @@ fn location_cors(imp: &mut Import, name: &str, loc: &Directive, server: &[Hdr], 
         }
     }
     let for_method = |m: &str| -> Vec<Hdr> {
-        by_method.iter().rev().find(|(ms, _, _)| ms.iter().any(|x| x == m)).map_or_else(|| base.clone(), |(_, h, _)| h.clone())
+        by_method
+            .iter()
+            .rev()
+            .find(|(ms, _, _)| ms.iter().any(|x| x == m))
+            .map_or_else(|| base.clone(), |(_, h, _)| h.clone())
     };
     let pre = for_method("OPTIONS");
     let act = for_method("GET");
@@ -331,11 +479,17 @@ fn location_cors(imp: &mut Import, name: &str, loc: &Directive, server: &[Hdr], 
             imp.warn("safelisted-method", 0, format!("route \"{name}\": {m} responses carried no Access-Control-Allow-Origin; the gateway grants GET, HEAD and POST alike (browsers send them without a preflight)"));
         }
     }
-    let mut cors = cors_from_headers(imp, name, &pre, &act, &mut |imp, cors, h| origin_value(imp, cors, h, maps));
+    let mut cors = cors_from_headers(imp, name, &pre, &act, &mut |imp, cors, h| {
+        origin_value(imp, cors, h, maps)
+    });
     // Methods a preflight allows whose actual responses had no CORS headers.
     if let Some(ms) = cors.methods.clone() {
         for m in ms {
-            if m != "OPTIONS" && has_origin(&act) && !has_origin(&for_method(&m)) && !["GET", "HEAD", "POST"].contains(&m.as_str()) {
+            if m != "OPTIONS"
+                && has_origin(&act)
+                && !has_origin(&for_method(&m))
+                && !["GET", "HEAD", "POST"].contains(&m.as_str())
+            {
                 imp.warn("actual-without-cors", 0, format!("route \"{name}\": preflights allowed {m} but its responses carried no Access-Control-Allow-Origin (browsers hid them); the gateway grants them"));
             }
         }
@@ -364,7 +518,11 @@ fn origin_value(imp: &mut Import, cors: &mut Cors, h: &Hdr, maps: &[OriginMap]) 
                 cors.origins.push("*".into());
             }
             Some((d, line)) if d == "*" => {
-                imp.note("map-default", *line, "the map's default \"*\" allows any origin");
+                imp.note(
+                    "map-default",
+                    *line,
+                    "the map's default \"*\" allows any origin",
+                );
                 cors.origins.push("*".into());
             }
             Some((d, line)) if !d.is_empty() => imp.add_origin(cors, d, *line),
@@ -399,15 +557,29 @@ fn map_entry(imp: &mut Import, cors: &mut Cors, key: &str, value: &str, line: us
                     cors.origins.push("*".into());
                 }
                 Ok(Conv::Origins(list)) => {
-                    imp.note("regex-converted", line, format!("{re} is exactly {}", list.join(", ")));
+                    imp.note(
+                        "regex-converted",
+                        line,
+                        format!("{re} is exactly {}", list.join(", ")),
+                    );
                     for o in list {
                         imp.add_origin(cors, &o, line);
                     }
                 }
                 Err(why) => {
-                    let hint = literal_dot_reading(re).map(|l| format!(" (read with literal dots and anchors: {})", l.join(", "))).unwrap_or_default();
-                    let code = if why.contains("anchored") { "unanchored-regex" } else { "regex-not-expressible" };
-                    imp.warn(code, line, format!("map regex {re} not imported: {why}{hint}"));
+                    let hint = literal_dot_reading(re)
+                        .map(|l| format!(" (read with literal dots and anchors: {})", l.join(", ")))
+                        .unwrap_or_default();
+                    let code = if why.contains("anchored") {
+                        "unanchored-regex"
+                    } else {
+                        "regex-not-expressible"
+                    };
+                    imp.warn(
+                        code,
+                        line,
+                        format!("map regex {re} not imported: {why}{hint}"),
+                    );
                 }
             }
         }
@@ -423,13 +595,21 @@ fn map_entry(imp: &mut Import, cors: &mut Cors, key: &str, value: &str, line: us
 
 fn proxy_upstream(u: &str, imp: &mut Import, line: usize) -> Option<String> {
     if u.contains('$') {
-        imp.warn("upstream-not-imported", line, format!("proxy_pass {u}: a variable; pass --upstream"));
+        imp.warn(
+            "upstream-not-imported",
+            line,
+            format!("proxy_pass {u}: a variable; pass --upstream"),
+        );
         return None;
     }
     match cors_gateway_core::policy::parse_upstream(u) {
         Ok(_) => Some(u.trim_end_matches('/').to_string()),
         Err(e) => {
-            imp.warn("upstream-not-imported", line, format!("proxy_pass {u}: {e}; pass --upstream"));
+            imp.warn(
+                "upstream-not-imported",
+                line,
+                format!("proxy_pass {u}: {e}; pass --upstream"),
+            );
             None
         }
     }

@@ -31,7 +31,10 @@ const MAX_EXPANSIONS: usize = 256;
 
 /// Sub-expressions with a pattern equivalent, for canonical origins (which
 /// cannot contain `/`, `@` or `:` in the host).
-const SPECIAL: [(&str, fn() -> Node); 22] = [
+/// A sub-expression's text and the node it stands for.
+type Special = (&'static str, fn() -> Node);
+
+const SPECIAL: [Special; 22] = [
     ("([a-z0-9-]+\\.)+", || Node::Sub),
     ("([a-z0-9-]+\\.)*", || Node::Opt(Box::new(Node::Sub))),
     ("(?:[a-z0-9-]+\\.)+", || Node::Sub),
@@ -190,7 +193,9 @@ fn expand(seq: &[Node]) -> Result<Vec<String>, String> {
             }
         }
         if next.len() > MAX_EXPANSIONS {
-            return Err(format!("the regex allows more than {MAX_EXPANSIONS} distinct origins; list them"));
+            return Err(format!(
+                "the regex allows more than {MAX_EXPANSIONS} distinct origins; list them"
+            ));
         }
         acc = next;
     }
@@ -207,14 +212,20 @@ fn to_pattern(s: &str) -> Result<String, String> {
         None => (rest.to_string(), rest),
     };
     if tail.contains(SUB) {
-        return Err(format!("\"{}\": a subdomain wildcard is only expressible as the first label", shown()));
+        return Err(format!(
+            "\"{}\": a subdomain wildcard is only expressible as the first label",
+            shown()
+        ));
     }
     let host = match host.strip_suffix(PORT) {
         Some(h) => format!("{h}:*"),
         None => host,
     };
     if host.contains(PORT) {
-        return Err(format!("\"{}\": an any-port part is only expressible at the end", shown()));
+        return Err(format!(
+            "\"{}\": an any-port part is only expressible at the end",
+            shown()
+        ));
     }
     let entry = format!("{scheme}://{host}");
     match parse_pattern(&entry) {
@@ -253,7 +264,10 @@ mod tests {
             ok(r"^https://(.+\.)?example\.com$"),
             ["https://example.com", "https://*.example.com"]
         );
-        assert_eq!(ok(r"^http://localhost(:\d+)?$"), ["http://localhost", "http://localhost:*"]);
+        assert_eq!(
+            ok(r"^http://localhost(:\d+)?$"),
+            ["http://localhost", "http://localhost:*"]
+        );
     }
 
     #[test]

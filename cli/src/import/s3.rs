@@ -30,19 +30,31 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
     let line = |path: &str| locate(text, path).map_or(0, |(l, _)| l);
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let mut parsed = Vec::new();
     for (i, r) in rules.iter().enumerate() {
         let at = format!("{base}[{i}]");
         let Some(obj) = r.as_object() else {
-            imp.warn("rule-ignored", line(&at), "a rule must be an object; ignored");
+            imp.warn(
+                "rule-ignored",
+                line(&at),
+                "a rule must be an object; ignored",
+            );
             continue;
         };
         for k in obj.keys() {
             if !RULE_FIELDS.contains(&k.as_str()) {
-                imp.warn("unknown-field", line(&format!("{at}.{k}")), format!("\"{k}\" is not an S3 CORS rule field; ignored"));
+                imp.warn(
+                    "unknown-field",
+                    line(&format!("{at}.{k}")),
+                    format!("\"{k}\" is not an S3 CORS rule field; ignored"),
+                );
             }
         }
         let origins: Vec<(String, usize)> = strings(&r["AllowedOrigins"])
@@ -52,7 +64,11 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
             .collect();
         let methods = strings(&r["AllowedMethods"]);
         if origins.is_empty() || methods.is_empty() {
-            imp.warn("rule-ignored", line(&at), "S3 requires AllowedOrigins and AllowedMethods; this rule matched nothing");
+            imp.warn(
+                "rule-ignored",
+                line(&at),
+                "S3 requires AllowedOrigins and AllowedMethods; this rule matched nothing",
+            );
             continue;
         }
         for m in &methods {
@@ -68,22 +84,50 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
                 headers.push(h);
             }
         }
-        let expose = strings(if r.get("ExposedHeaders").is_some() { &r["ExposedHeaders"] } else { &r["ExposeHeaders"] });
-        let max_age = r.get("MaxAgeSeconds").or(r.get("MaxAge")).and_then(Value::as_u64);
+        let expose = strings(if r.get("ExposedHeaders").is_some() {
+            &r["ExposedHeaders"]
+        } else {
+            &r["ExposeHeaders"]
+        });
+        let max_age = r
+            .get("MaxAgeSeconds")
+            .or(r.get("MaxAge"))
+            .and_then(Value::as_u64);
         if let Some(id) = r.get("ID").or(r.get("Id")).and_then(Value::as_str) {
-            imp.note("rule-id", line(&at), format!("rule \"{id}\": rule ids have no policy equivalent"));
+            imp.note(
+                "rule-id",
+                line(&at),
+                format!("rule \"{id}\": rule ids have no policy equivalent"),
+            );
         }
-        parsed.push(Rule { line: line(&at), origins, methods, headers, expose, max_age });
+        parsed.push(Rule {
+            line: line(&at),
+            origins,
+            methods,
+            headers,
+            expose,
+            max_age,
+        });
     }
     let had_star_headers = parsed.iter().any(|r| r.headers.iter().any(|h| h == "*"));
     // S3 answers `*` by listing the requested headers, so it covers
     // Authorization too; the policy's "*" does not, so it is listed.
     let cors: Cors = merge_with_origins(&mut imp, &parsed, &["authorization"], add_s3_origin);
-    if had_star_headers && cors.headers.as_ref().is_some_and(|h| h.iter().any(|x| x == "*")) {
+    if had_star_headers
+        && cors
+            .headers
+            .as_ref()
+            .is_some_and(|h| h.iter().any(|x| x == "*"))
+    {
         imp.note("headers-wildcard", 0, "S3's \"*\" in AllowedHeaders allows any request header, Authorization included; the policy's \"*\" excludes authorization, so it is listed beside it");
     }
     imp.note("s3-semantics", 0, "S3 never allows credentials; the policy does not either. The gateway always sends Vary: Origin for listed origins");
-    imp.routes.push(RouteSpec { name: "bucket".into(), prefix: "/".into(), upstream: None, cors });
+    imp.routes.push(RouteSpec {
+        name: "bucket".into(),
+        prefix: "/".into(),
+        upstream: None,
+        cors,
+    });
     Ok(imp)
 }
 
@@ -91,10 +135,23 @@ fn rule_list(doc: &Value) -> Option<(&Vec<Value>, String)> {
     if let Some(a) = doc.as_array() {
         return Some((a, String::new()));
     }
-    for (outer, inner) in [("", "CORSRules"), ("", "CorsRules"), ("CORSConfiguration", "CORSRules"), ("CorsConfiguration", "CorsRules")] {
-        let v = if outer.is_empty() { &doc[inner] } else { &doc[outer][inner] };
+    for (outer, inner) in [
+        ("", "CORSRules"),
+        ("", "CorsRules"),
+        ("CORSConfiguration", "CORSRules"),
+        ("CorsConfiguration", "CorsRules"),
+    ] {
+        let v = if outer.is_empty() {
+            &doc[inner]
+        } else {
+            &doc[outer][inner]
+        };
         if let Some(a) = v.as_array() {
-            let base = if outer.is_empty() { inner.to_string() } else { format!("{outer}.{inner}") };
+            let base = if outer.is_empty() {
+                inner.to_string()
+            } else {
+                format!("{outer}.{inner}")
+            };
             return Some((a, base));
         }
     }
@@ -108,7 +165,11 @@ fn add_s3_origin(imp: &mut Import, cors: &mut Cors, o: &str, line: usize) {
         return imp.add_origin(cors, o, line);
     }
     if o.matches('*').count() > 1 {
-        imp.warn("origin-not-expressible", line, format!("\"{o}\": S3 allows one \"*\" per origin (it matched nothing); not imported"));
+        imp.warn(
+            "origin-not-expressible",
+            line,
+            format!("\"{o}\": S3 allows one \"*\" per origin (it matched nothing); not imported"),
+        );
         return;
     }
     let (pre, post) = o.split_once('*').unwrap_or((o, ""));
