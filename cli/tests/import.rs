@@ -249,6 +249,18 @@ fn usage_and_unreadable_sources() {
         String::from_utf8_lossy(&o.stderr)
     );
     Policy::from_json(&String::from_utf8_lossy(&o.stdout)).expect("stdout is the policy");
+    // Credentials on actual responses only: credentialed preflights failed at the source.
+    std::fs::write(
+        &bad,
+        "location /api/ {\n  if ($request_method = OPTIONS) {\n    add_header Access-Control-Allow-Origin https://app.example.com;\n    return 204;\n  }\n  add_header Access-Control-Allow-Origin https://app.example.com always;\n  add_header Access-Control-Allow-Credentials true always;\n}\n",
+    )
+    .unwrap();
+    let o = run(&["import", "--from", "nginx", bad.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("warning[credentials-preflight]"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // --format json: findings with code and line.
     let o = run(&[
         "import",

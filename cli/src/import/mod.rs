@@ -734,6 +734,12 @@ pub fn cors_from_headers(
         cors.credentials = c;
         cors.credentials_line = l;
     }
+    if cred(act).is_some_and(|(c, _)| c)
+        && !cred(pre).is_some_and(|(c, _)| c)
+        && !acao_pre.is_empty()
+    {
+        imp.warn("credentials-preflight", cors.credentials_line, format!("route \"{route}\": preflight answers lacked Access-Control-Allow-Credentials: true, so credentialed requests that need a preflight failed while simple ones worked; the policy allows credentials for both"));
+    }
     let mut varies = false;
     match (acao_pre.first(), acao_act.first()) {
         (None, None) => {}
