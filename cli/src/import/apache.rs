@@ -149,12 +149,7 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
                     }
                 }
                 "location" if arg.starts_with('/') => {
-                    scopes.push(Scope {
-                        prefix: Some(arg.clone()),
-                        ops: Vec::new(),
-                        proxy: None,
-                    });
-                    scope = Some(scopes.len() - 1);
+                    scope = Some(scope_for(&mut scopes, &arg));
                 }
                 "directory" => {
                     let rel = docroot
@@ -172,16 +167,7 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
                             } else {
                                 format!("/{p}")
                             };
-                            if p == "/" {
-                                scope = Some(0);
-                            } else {
-                                scopes.push(Scope {
-                                    prefix: Some(p),
-                                    ops: Vec::new(),
-                                    proxy: None,
-                                });
-                                scope = Some(scopes.len() - 1);
-                            }
+                            scope = Some(scope_for(&mut scopes, &p));
                         }
                         None => {
                             imp.warn("section-not-imported", l.no, format!("<Directory {arg}> is a filesystem path outside the DocumentRoot this file names, so it has no URL path; its headers were not imported"));
@@ -239,15 +225,12 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
                 match cors_gateway_core::policy::parse_upstream(url) {
                     Ok(_) => {
                         let url = url.trim_end_matches('/').to_string();
-                        if scope == 0 && path != "/" {
-                            scopes.push(Scope {
-                                prefix: Some(path.to_string()),
-                                ops: Vec::new(),
-                                proxy: Some(url),
-                            });
+                        let at = if scope == 0 {
+                            scope_for(&mut scopes, path)
                         } else {
-                            scopes[scope].proxy = Some(url);
-                        }
+                            scope
+                        };
+                        scopes[at].proxy = Some(url);
                     }
                     Err(e) => imp.warn(
                         "upstream-not-imported",
@@ -317,6 +300,22 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
     Ok(imp)
 }
 
+/// The scope for a URL path prefix: one per path, however many sections name it.
+fn scope_for(scopes: &mut Vec<Scope>, prefix: &str) -> usize {
+    if let Some(i) = scopes
+        .iter()
+        .position(|s| s.prefix.as_deref() == Some(prefix))
+    {
+        return i;
+    }
+    scopes.push(Scope {
+        prefix: Some(prefix.to_string()),
+        ops: Vec::new(),
+        proxy: None,
+    });
+    scopes.len() - 1
+}
+
 fn header(imp: &mut Import, scope: &mut Scope, w: &[String], line: usize) {
     let mut i = 1;
     let mut always = false;
@@ -364,6 +363,9 @@ fn header(imp: &mut Import, scope: &mut Scope, w: &[String], line: usize) {
             format!("Header {action} {name}: this action cannot be imported"),
         );
         return;
+    }
+    if action == "add" && lname == "access-control-allow-origin" {
+        imp.note("add-may-duplicate", line, format!("Header add {name} adds a second line when the application sends its own, and browsers refuse two values; the gateway replaces the upstream's CORS headers and sends one"));
     }
     if action == "unset" && lname.starts_with("access-control-") {
         imp.note("upstream-cors-replaced", line, format!("Header unset {name}: the gateway replaces the upstream's CORS headers with the policy's anyway"));
