@@ -31,7 +31,7 @@ use std::process::ExitCode;
 #[command(
     name = "cors-gateway",
     version,
-    about = "Check and explain cors-gateway policies"
+    about = "Check, explain, compile and import cors-gateway policies"
 )]
 struct Cli {
     #[command(subcommand)]
