@@ -8,7 +8,7 @@ use super::{merge_with_origins, Cors, Import, ReadError, RouteSpec, Rule};
 use cors_gateway_core::locate::locate;
 use serde_json::Value;
 
-const RULE_FIELDS: [&str; 10] = [
+const RULE_FIELDS: [&str; 9] = [
     "ID",
     "Id",
     "AllowedHeaders",
@@ -18,7 +18,6 @@ const RULE_FIELDS: [&str; 10] = [
     "ExposedHeaders",
     "MaxAgeSeconds",
     "MaxAge",
-    "Description",
 ];
 
 pub fn read(text: &str) -> Result<Import, ReadError> {
