@@ -51,4 +51,14 @@ if [ "${SKIP_BROWSERS:-0}" != 1 ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
   fi
 fi
+# Real servers the CLI's import tests serve their Apache and nginx examples with.
+servers=()
+[ -x /usr/sbin/apache2 ] || servers+=(apache2)
+[ -x /usr/sbin/nginx ] || servers+=(nginx)
+if [ ${#servers[@]} -gt 0 ]; then
+  say "installing ${servers[*]} from Debian's packages"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${servers[@]}"
+fi
 say "setup complete: $(wasmtime --version), rustc $(rustc --version | cut -d' ' -f2)"

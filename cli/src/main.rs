@@ -7,6 +7,9 @@
 //! - `compile POLICY.json -o OUT`: validates, then writes the compiled form
 //!   (`cors_gateway_core::compiled`) a fresh instance loads in one pass.
 //!
+//! - `import --from FORMAT FILE`: a policy from another server's CORS
+//!   configuration, with findings (see `import/`).
+//!
 //! `check` and `explain` also read a compiled policy.
 //!
 //! Exit codes: 0 valid and clean (explain: the browser allows the request),
@@ -14,6 +17,7 @@
 //! 64 usage error (or a file that cannot be read or written).
 
 mod browser;
+mod import;
 
 use browser::PageRequest;
 use clap::{Parser, Subcommand};
@@ -29,7 +33,7 @@ use std::process::ExitCode;
 #[command(
     name = "cors-gateway",
     version,
-    about = "Check and explain cors-gateway policies"
+    about = "Check, explain, compile and import cors-gateway policies"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -87,6 +91,22 @@ enum Command {
         #[arg(long, short)]
         output: String,
     },
+    /// Convert another server's CORS configuration into a policy, naming
+    /// everything unsafe or inexpressible in it.
+    Import {
+        #[arg(long, value_enum)]
+        from: import::Source,
+        file: String,
+        /// Where the routes send (default: what the source names, else a placeholder).
+        #[arg(long)]
+        upstream: Option<String>,
+        /// Write the policy here (the findings go to stdout); without it the
+        /// policy goes to stdout and the findings to stderr.
+        #[arg(long, short)]
+        output: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
 }
 
 fn main() -> ExitCode {
@@ -100,6 +120,19 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check { policy, format } => check(&policy, format),
         Command::Compile { policy, output } => compile(&policy, &output),
+        Command::Import {
+            from,
+            file,
+            upstream,
+            output,
+            format,
+        } => import::run(
+            from,
+            &file,
+            upstream.as_deref(),
+            output.as_deref(),
+            format == Format::Json,
+        ),
         Command::Explain {
             policy,
             origin,
