@@ -5,6 +5,7 @@
 //! - [`compiled`]: the compiled policy form (`cors-gateway compile`), loaded in one pass;
 //! - [`decision`]: [`decide`], the answer for one request;
 //! - [`headers`]: header-level rules shared by the above;
+//! - [`forwarding`]: what crosses when a request is forwarded, and the route's forwarding options;
 //! - [`json`]: the borrowing JSON tree the policy is validated from;
 //! - [`lint`]: what is legal but risky or useless (for `check`);
 //! - [`locate`]: JSON path to line:column, for messages.
@@ -14,6 +15,7 @@
 
 pub mod compiled;
 pub mod decision;
+pub mod forwarding;
 pub mod headers;
 pub mod json;
 pub mod lint;
