@@ -207,6 +207,12 @@ pub fn request_headers<N: AsRef<str>>(
     if !(trust && has(&out, "x-forwarded-proto")) {
         out.push(("x-forwarded-proto".into(), peer.proto.as_bytes().to_vec()));
     }
+    // `TE` is hop-by-hop, but a client that accepts trailers gets them
+    // through the gateway, so the gateway asks the upstream for them too
+    // (HTTP/1.1 servers send trailers only to a request with `TE: trailers`).
+    if accepts_trailers(headers) {
+        out.push(("te".into(), b"trailers".to_vec()));
+    }
     if let Some(via) = &opts.via {
         out.push((
             "via".into(),
@@ -214,6 +220,19 @@ pub fn request_headers<N: AsRef<str>>(
         ));
     }
     out
+}
+
+/// Whether a request's `TE` lists `trailers`.
+pub fn accepts_trailers<N: AsRef<str>>(headers: &[(N, Vec<u8>)]) -> bool {
+    headers
+        .iter()
+        .filter(|(n, _)| n.as_ref().eq_ignore_ascii_case("te"))
+        .flat_map(|(_, v)| v.split(|&b| b == b','))
+        .any(|t| {
+            let t = trim_ows(t);
+            let name = t.split(|&b| b == b';').next().map_or(t, trim_ows);
+            name.eq_ignore_ascii_case(b"trailers")
+        })
 }
 
 /// Whether a response to `method` with `status` carries a body
@@ -388,8 +407,11 @@ mod tests {
                 ("x-forwarded-for", "203.0.113.7"),
                 ("x-forwarded-host", "gw.example"),
                 ("x-forwarded-proto", "https"),
+                ("te", "trailers"),
             ])
         );
+        assert!(accepts_trailers(&h(&[("TE", "gzip, Trailers;q=1")])));
+        assert!(!accepts_trailers(&h(&[("te", "gzip")])));
         // Without a host-known address no X-Forwarded-For at all.
         let peer = Peer {
             client_ip: None,
