@@ -372,6 +372,8 @@ impl Exchange<'_> {
         let mut head_ready: Option<Pollable> = None;
         let mut download: Option<Download> = None;
         let mut first_byte_timer: Option<Pollable> = None;
+        // The response is complete; only the rest of the upload is discarded.
+        let mut response_done = false;
 
         // Ends the exchange before or after the head was sent.
         let fail =
@@ -436,6 +438,10 @@ impl Exchange<'_> {
                 }
             }
 
+            if response_done && upload.is_none() {
+                return;
+            }
+
             if let Some(f) = future.as_ref() {
                 if let Some(result) = f.get() {
                     drop(head_ready.take());
@@ -482,7 +488,18 @@ impl Exchange<'_> {
                         if let Some(Err(e)) = download.take().map(|d| d.finish(&self.clock)) {
                             self.log(&format!("response could not be finished: {e}"));
                         }
-                        break;
+                        match upload.as_mut() {
+                            None => break,
+                            // The answer is complete but the client is still
+                            // uploading: read the rest and throw it away (as
+                            // nginx does), so the client can finish sending
+                            // and read the answer instead of a reset.
+                            Some(u) => {
+                                u.upstream_gone();
+                                response_done = true;
+                                progress = true;
+                            }
+                        }
                     }
                     Step::OverLimit => {}
                     Step::ReadFailed(e) | Step::WriteFailed(e) => {
@@ -556,6 +573,9 @@ impl Exchange<'_> {
             drop(download.take());
             drop(head_ready.take());
             drop(future.take());
+            if response_done {
+                return self.log(&format!("stopped discarding the rest of the upload: {why}"));
+            }
             return fail(&mut out, status, why.into());
         }
         // The response is complete: an upload still running is abandoned
