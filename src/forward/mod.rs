@@ -147,9 +147,9 @@ pub fn forward(
     // the upload, so the pump keeps that one (from the upload's end).
     let _ = options.set_connect_timeout(Some(ms_to_ns(opts.connect_timeout_ms)));
     let first_byte = if has_body {
-        clock.remaining_ns()
+        clock.deadline_ns()
     } else {
-        ms_to_ns(opts.first_byte_timeout_ms).min(clock.remaining_ns())
+        ms_to_ns(opts.first_byte_timeout_ms).min(clock.deadline_ns())
     };
     let _ = options.set_first_byte_timeout(Some(first_byte));
     let _ = options.set_between_bytes_timeout(Some(ms_to_ns(opts.idle_timeout_ms)));

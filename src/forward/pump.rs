@@ -28,30 +28,32 @@ pub(crate) enum Outcome {
 
 /// The route's clocks for one exchange.
 pub(crate) struct Clock {
-    /// Monotonic instant (ns) the whole exchange must end by.
-    deadline: u64,
-    deadline_timer: std::cell::OnceCell<Pollable>,
+    /// Fires when the whole exchange must end (started with the exchange).
+    deadline_timer: Pollable,
+    deadline_ns: u64,
     idle_ns: u64,
     first_byte_ns: u64,
 }
 
 impl Clock {
     pub(crate) fn start(opts: &ForwardOptions) -> Clock {
+        let deadline_ns = ms_to_ns(opts.deadline_ms);
         Clock {
-            deadline: monotonic_clock::now().saturating_add(ms_to_ns(opts.deadline_ms)),
-            deadline_timer: std::cell::OnceCell::new(),
+            deadline_timer: monotonic_clock::subscribe_duration(deadline_ns),
+            deadline_ns,
             idle_ns: ms_to_ns(opts.idle_timeout_ms),
             first_byte_ns: ms_to_ns(opts.first_byte_timeout_ms),
         }
     }
 
-    pub(crate) fn remaining_ns(&self) -> u64 {
-        self.deadline.saturating_sub(monotonic_clock::now()).max(1)
+    /// The whole deadline, for host timeouts that must not cut the exchange
+    /// shorter (the pump's own timer ends it on time).
+    pub(crate) fn deadline_ns(&self) -> u64 {
+        self.deadline_ns
     }
 
     fn deadline(&self) -> &Pollable {
-        self.deadline_timer
-            .get_or_init(|| monotonic_clock::subscribe_instant(self.deadline))
+        &self.deadline_timer
     }
 }
 
@@ -531,10 +533,13 @@ impl Exchange<'_> {
                 head_ready = Some(f.subscribe());
             }
             // Waiting for the head alone, the first-byte timeout holds (the
-            // pump's after an upload, else the host's); otherwise the idle one.
+            // pump's after an upload, else the host's). Waiting for the
+            // upstream's body alone, the host's between-bytes timeout does
+            // (a timer less per pause). Otherwise the pump's idle timeout.
             let only_head = upload.is_none() && download.is_none();
-            let idle =
-                (!only_head).then(|| monotonic_clock::subscribe_duration(self.clock.idle_ns));
+            let host_times_it = upload.is_none() && down_dir == Some(Dir::In);
+            let idle = (!only_head && !host_times_it)
+                .then(|| monotonic_clock::subscribe_duration(self.clock.idle_ns));
             let mut list: Vec<&Pollable> = Vec::with_capacity(5);
             if let (Some(d), Some(u)) = (up_dir, upload.as_ref()) {
                 if let Some(p) = u.pipe.ready(d) {
