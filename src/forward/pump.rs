@@ -194,7 +194,17 @@ impl Pipe {
             if permit == 0 {
                 return Step::Blocked(Dir::Out);
             }
-            let n = (self.buf.len() - self.off).min(usize::try_from(permit).unwrap_or(usize::MAX));
+            let rest = self.buf.len() - self.off;
+            if rest <= respond::MAX_WRITE_AND_FLUSH && permit >= rest as u64 {
+                // One host call where write + flush are two; it cannot block
+                // long, the stream has room for all of it.
+                if let Err(e) = out.blocking_write_and_flush(&self.buf[self.off..]) {
+                    return Step::WriteFailed(stream_error(e));
+                }
+                self.off = self.buf.len();
+                return Step::Progress;
+            }
+            let n = rest.min(usize::try_from(permit).unwrap_or(usize::MAX));
             if let Err(e) = out.write(&self.buf[self.off..self.off + n]) {
                 return Step::WriteFailed(stream_error(e));
             }
@@ -270,14 +280,17 @@ impl Upload {
         } = self;
         let flushed = pipe.flushed();
         drop(pipe);
-        let trailers = client.and_then(|b| trailers(IncomingBody::finish(b), clock));
+        // Only a chunked body can carry trailers: asking costs host calls.
+        let trailers = match (client, chunked && upstream.is_some()) {
+            (Some(b), true) => trailers(IncomingBody::finish(b), clock),
+            _ => None,
+        };
         let Some(upstream) = upstream else {
             return Ok(());
         };
         if let Err(e) = flushed {
             return Err(Outcome::Status(502, format!("upload failed: {e}")));
         }
-        let trailers = if chunked { trailers } else { None };
         match OutgoingBody::finish(upstream, trailers) {
             Ok(()) => Ok(()),
             Err(crate::wasi_http::ErrorCode::HttpRequestBodySize(_)) => Err(Outcome::Status(
@@ -333,9 +346,14 @@ impl Download {
         } = self;
         let flushed = pipe.flushed();
         drop(pipe);
-        let trailers = trailers(IncomingBody::finish(upstream), clock);
+        // Only a chunked body can carry trailers: asking costs host calls.
+        let trailers = if chunked {
+            trailers(IncomingBody::finish(upstream), clock)
+        } else {
+            drop(upstream);
+            None
+        };
         flushed?;
-        let trailers = if chunked { trailers } else { None };
         OutgoingBody::finish(client, trailers).map_err(|c| format!("{c:?}"))
     }
 }
