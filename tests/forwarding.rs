@@ -409,4 +409,21 @@ fn expect_100_continue_is_answered_by_the_host() {
     assert_eq!(seen.body_sha256, sha256_hex(b"hello"));
     // The host answered the expectation; the upstream is not asked again.
     assert_eq!(seen.header("expect"), None);
+
+    // A Content-Length over the route's limit is refused before the body is
+    // asked for: 413 instead of 100 Continue.
+    let before = up.count();
+    let raw = testkit::client::raw_exchange(
+        gw.addr,
+        format!(
+            "POST /lim/x HTTP/1.1\r\nhost: {}\r\norigin: {APP}\r\ncontent-length: 5000\r\nexpect: 100-continue\r\n\r\n",
+            gw.addr
+        )
+        .as_bytes(),
+    )
+    .expect("exchange");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+    assert!(!text.contains("100 Continue"), "{text}");
+    assert_eq!(up.count(), before);
 }
