@@ -71,7 +71,7 @@ const MAY_DIFFER: &[(&str, &str, &str)] = &[
     ),
 ];
 
-const EARLY_FAST_UPLOAD: &str = "an upstream that answers while a fast upload is still arriving: the host's HTTP client sometimes reports a protocol error instead of the answer (502); nginx passes the answer. At a slower pace the answer arrives (tests/forwarding.rs)";
+const EARLY_FAST_UPLOAD: &str = "an upstream that answers while a fast upload is still arriving and closes its connection: the host's HTTP client sometimes reports the failed write (broken pipe) instead of the answer it had received (502); nginx passes the answer. At a slower pace the answer arrives (tests/forwarding.rs)";
 
 fn known(case: &str, field: &str) -> bool {
     if MAY_DIFFER.iter().any(|(c, f, _)| *c == case && *f == field) {
