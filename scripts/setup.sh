@@ -39,6 +39,14 @@ if [ "${free_mb:-0}" -lt "$need_mb" ]; then
   exit 1
 fi
 
+# nginx: the reference reverse proxy tests/nginx_diff.rs compares forwarding with.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  say "installing nginx from Debian's packages"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx
+fi
+
 # Browsers for the end-to-end suite (tests/browser), from Debian's packages.
 if [ "${SKIP_BROWSERS:-0}" != 1 ]; then
   missing=()

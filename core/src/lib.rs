@@ -7,6 +7,7 @@
 //! - [`headers`]: header-level rules shared by the above;
 //! - [`path`]: the canonical request path (normalised or refused before routing);
 //! - [`host`]: the `allowed_hosts` list;
+//! - [`forwarding`]: what crosses when a request is forwarded, and the route's forwarding options;
 //! - [`json`]: the borrowing JSON tree the policy is validated from;
 //! - [`lint`]: what is legal but risky or useless (for `check`);
 //! - [`locate`]: JSON path to line:column, for messages.
@@ -16,6 +17,7 @@
 
 pub mod compiled;
 pub mod decision;
+pub mod forwarding;
 pub mod headers;
 pub mod host;
 pub mod json;

@@ -15,6 +15,8 @@ pub const DEFAULT_MAX_AGE_SECS: u32 = 600;
 pub const MAX_MAX_AGE_SECS: u32 = 86_400;
 pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
 pub const MAX_TIMEOUT_MS: u32 = 300_000;
+/// Largest `max_request_body_bytes` (2^53: exact in every JSON reader).
+pub const MAX_BODY_LIMIT: u64 = 1 << 53;
 pub const DEFAULT_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
 
 /// What happens to an actual request from an origin the policy does not allow.
@@ -133,6 +135,8 @@ pub struct Route {
     pub upstream: Upstream,
     pub strip_prefix: bool,
     pub timeout_ms: u32,
+    /// Timeouts, body limit and forwarding headers ([`crate::forwarding`]).
+    pub forward: crate::forwarding::ForwardOptions,
     pub cors: CorsConfig,
     /// `%2f` in paths is forwarded as it is (APIs such as GitLab's name
     /// resources with it); off by default, because an upstream that decodes
@@ -296,12 +300,19 @@ const CORS_FIELDS: [&str; 8] = [
     "allow_private_network",
     "on_disallowed_origin",
 ];
-const ROUTE_FIELDS: [&str; 8] = [
+const ROUTE_FIELDS: [&str; 15] = [
     "name",
     "path_prefix",
     "upstream",
     "strip_prefix",
     "timeout_ms",
+    "connect_timeout_ms",
+    "first_byte_timeout_ms",
+    "idle_timeout_ms",
+    "deadline_ms",
+    "max_request_body_bytes",
+    "trust_forwarded_headers",
+    "via",
     "cors",
     "allow_encoded_slashes",
     "allowed_hosts",
@@ -614,6 +625,7 @@ impl Validator {
             Some(v) => self.hosts(v, path.field("allowed_hosts")),
             None => policy_hosts.clone(),
         };
+        let forward = self.forward_options(map, path, timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
         let cors_path = path.field("cors");
         let layer = match map.get("cors") {
             Some(c) => self.cors_layer(c, cors_path),
@@ -626,10 +638,87 @@ impl Validator {
             upstream: upstream?,
             strip_prefix: strip_prefix?,
             timeout_ms: timeout_ms?,
+            forward: forward?,
             cors: cors?,
             allow_encoded_slashes: allow_encoded_slashes?,
             allowed_hosts,
             index,
+        })
+    }
+
+    /// A route's forwarding options; each timeout defaults to `timeout_ms`.
+    fn forward_options(
+        &mut self,
+        map: &Json,
+        path: At,
+        timeout_ms: u32,
+    ) -> Option<crate::forwarding::ForwardOptions> {
+        use crate::forwarding::{ForwardOptions, DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS};
+        let mut ok = true;
+        let mut ms = |this: &mut Self, field: &str, max: u32, default: u32| match map.get(field) {
+            Some(v) => this
+                .u32_in(v, path.field(field), max, 1)
+                .unwrap_or_else(|| {
+                    ok = false;
+                    default
+                }),
+            None => default,
+        };
+        let connect = ms(self, "connect_timeout_ms", MAX_TIMEOUT_MS, timeout_ms);
+        let first_byte = ms(self, "first_byte_timeout_ms", MAX_TIMEOUT_MS, timeout_ms);
+        let idle = ms(self, "idle_timeout_ms", MAX_TIMEOUT_MS, timeout_ms);
+        let deadline = ms(self, "deadline_ms", MAX_DEADLINE_MS, DEFAULT_DEADLINE_MS);
+        let max_body = match map.get("max_request_body_bytes") {
+            Some(v) => match v.as_u64() {
+                Some(n) if n <= MAX_BODY_LIMIT => Some(n),
+                _ => {
+                    self.error(
+                        path.field("max_request_body_bytes"),
+                        format!("expected a whole number of bytes from 0 to {MAX_BODY_LIMIT}, found {v}"),
+                    );
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        let trust = match map.get("trust_forwarded_headers") {
+            Some(v) => self
+                .bool(v, path.field("trust_forwarded_headers"))
+                .unwrap_or_else(|| {
+                    ok = false;
+                    false
+                }),
+            None => false,
+        };
+        let via = match map.get("via") {
+            Some(v) => match self.str(v, path.field("via")) {
+                Some(s) if is_token(s.as_bytes()) => Some(s.to_string()),
+                Some(s) => {
+                    self.error(
+                        path.field("via"),
+                        format!(
+                            "\"{s}\" is not a Via pseudonym (a token such as \"cors-gateway\")"
+                        ),
+                    );
+                    ok = false;
+                    None
+                }
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        ok.then_some(ForwardOptions {
+            connect_timeout_ms: connect,
+            first_byte_timeout_ms: first_byte,
+            idle_timeout_ms: idle,
+            deadline_ms: deadline,
+            max_request_body_bytes: max_body,
+            trust_forwarded_headers: trust,
+            via,
         })
     }
 
@@ -1016,6 +1105,62 @@ mod tests {
             ("routes[0].upstream", "not supported"),
             ("routes[1].path_prefix", "segments"),
             ("routes[1].upstream", "user info"),
+        ] {
+            assert!(
+                has_error(&errs, path, needle),
+                "missing {path} ~ {needle} in {errs:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn forwarding_options_default_to_timeout_ms_and_are_validated() {
+        let p = Policy::from_json(&format!(
+            r#"{{"version":1,"routes":[{ROUTE},
+               {{"name":"b","path_prefix":"/b/","upstream":"http://u","timeout_ms":1500,
+                 "idle_timeout_ms":200,"deadline_ms":9000,"max_request_body_bytes":1024,
+                 "trust_forwarded_headers":true,"via":"edge-gw"}}]}}"#
+        ))
+        .unwrap();
+        let a = &p.route_for("/api/x").unwrap().forward;
+        assert_eq!(a, &crate::forwarding::ForwardOptions::default());
+        assert_eq!(
+            (
+                a.connect_timeout_ms,
+                a.first_byte_timeout_ms,
+                a.idle_timeout_ms,
+                a.deadline_ms
+            ),
+            (30_000, 30_000, 30_000, 300_000)
+        );
+        let b = &p.route_for("/b/x").unwrap().forward;
+        assert_eq!(
+            (
+                b.connect_timeout_ms,
+                b.first_byte_timeout_ms,
+                b.idle_timeout_ms,
+                b.deadline_ms
+            ),
+            (1500, 1500, 200, 9000)
+        );
+        assert_eq!(b.max_request_body_bytes, Some(1024));
+        assert!(b.trust_forwarded_headers);
+        assert_eq!(b.via.as_deref(), Some("edge-gw"));
+        let errs = errors(
+            r#"{"version":1,"routes":[{"name":"b","path_prefix":"/b/","upstream":"http://u",
+                 "connect_timeout_ms":0,"deadline_ms":3600001,"max_request_body_bytes":-1,
+                 "trust_forwarded_headers":"yes","via":"two words","idle_timout_ms":5}]}"#,
+        );
+        for (path, needle) in [
+            ("routes[0].connect_timeout_ms", "from 1 to 300000"),
+            ("routes[0].deadline_ms", "from 1 to 3600000"),
+            ("routes[0].max_request_body_bytes", "whole number of bytes"),
+            ("routes[0].trust_forwarded_headers", "true or false"),
+            ("routes[0].via", "not a Via pseudonym"),
+            (
+                "routes[0].idle_timout_ms",
+                "did you mean \"idle_timeout_ms\"",
+            ),
         ] {
             assert!(
                 has_error(&errs, path, needle),

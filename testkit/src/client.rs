@@ -17,6 +17,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// Set when the head arrived but the body did not complete.
     pub body_error: Option<String>,
+    /// Trailer fields after a chunked body, names lower case.
+    pub trailers: Vec<(String, String)>,
 }
 
 impl Response {
@@ -182,18 +184,39 @@ async fn send_raw(
     }
     let req = req.body(Full::new(Bytes::from(body)))?;
     let resp = sender.send_request(req).await?;
+    read_response(resp).await
+}
+
+async fn read_response<B>(resp: hyper::Response<B>) -> anyhow::Result<Response>
+where
+    B: hyper::body::Body + Unpin,
+    B::Data: bytes::Buf,
+    B::Error: std::fmt::Display,
+{
+    use bytes::Buf;
     let status = resp.status().as_u16();
     let headers = header_pairs(resp.headers());
     let mut body = Vec::new();
     let mut body_error = None;
+    let mut trailers = Vec::new();
     let mut incoming = resp.into_body();
     while let Some(frame) = incoming.frame().await {
         match frame {
-            Ok(f) => {
-                if let Some(d) = f.data_ref() {
-                    body.extend_from_slice(d);
+            Ok(f) => match f.into_data() {
+                Ok(mut d) => {
+                    while d.has_remaining() {
+                        let c = d.chunk();
+                        body.extend_from_slice(c);
+                        let n = c.len();
+                        d.advance(n);
+                    }
                 }
-            }
+                Err(f) => {
+                    if let Ok(t) = f.into_trailers() {
+                        trailers.extend(header_pairs(&t));
+                    }
+                }
+            },
             Err(e) => {
                 body_error = Some(e.to_string());
                 break;
@@ -205,7 +228,94 @@ async fn send_raw(
         headers,
         body,
         body_error,
+        trailers,
     })
+}
+
+/// A request body sent frame by frame: chunked unless the request's headers
+/// give a `content-length`, with a pause before each chunk after the first,
+/// and optional trailers.
+#[derive(Debug, Clone, Default)]
+pub struct Streamed {
+    pub chunks: Vec<Vec<u8>>,
+    pub pause: Duration,
+    pub trailers: Vec<(String, String)>,
+}
+
+/// Sends one request with a streamed body on a fresh connection, reading
+/// the response while the body is still being sent (as browsers and curl
+/// do); gives up after `limit`.
+pub fn send_streamed(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    upload: Streamed,
+    limit: Duration,
+) -> anyhow::Result<Response> {
+    runtime().block_on(async {
+        tokio::time::timeout(limit, async {
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            let mut req = hyper::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", addr.to_string());
+            for (n, v) in headers {
+                req = req.header(*n, *v);
+            }
+            let (tx, rx) =
+                tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, std::io::Error>>(2);
+            tokio::spawn(async move {
+                for (i, c) in upload.chunks.into_iter().enumerate() {
+                    if i > 0 && !upload.pause.is_zero() {
+                        tokio::time::sleep(upload.pause).await;
+                    }
+                    if tx
+                        .send(Ok(hyper::body::Frame::data(Bytes::from(c))))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                if !upload.trailers.is_empty() {
+                    let mut t = hyper::HeaderMap::new();
+                    for (n, v) in &upload.trailers {
+                        if let (Ok(n), Ok(v)) = (
+                            hyper::header::HeaderName::from_bytes(n.as_bytes()),
+                            hyper::header::HeaderValue::from_str(v),
+                        ) {
+                            t.append(n, v);
+                        }
+                    }
+                    let _ = tx.send(Ok(hyper::body::Frame::trailers(t))).await;
+                }
+            });
+            let req = req.body(StreamBody(rx))?;
+            let resp = sender.send_request(req).await?;
+            read_response(resp).await
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("{method} {path}: no complete answer within {limit:?}"))?
+    })
+}
+
+struct StreamBody(tokio::sync::mpsc::Receiver<Result<hyper::body::Frame<Bytes>, std::io::Error>>);
+
+impl hyper::body::Body for StreamBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.0.poll_recv(cx)
+    }
 }
 
 /// Writes `request` bytes as they are on a fresh connection and returns

@@ -9,6 +9,11 @@
 //! | `/…/hang-body` | headers and 1 KiB, then nothing, forever |
 //! | `/…/break-body` | `content-length: 1048576`, 64 KiB, then the connection drops |
 //! | `/…/set-cookie…` | also sets the cookie `session=abc123` |
+//! | `/…/echo` | streams the request body back as it arrives (full duplex: a proxy that sends the whole request before reading the response deadlocks once both directions' buffers are full) |
+//! | `/…/early/NNN` | answers NNN at once without reading the request body (and closes the connection) |
+//! | `/…/early-read/NNN` | answers NNN at once, then reads the request body to its end |
+//! | `/…/drip/MS/N` | N bytes, one every MS milliseconds, chunked |
+//! | `/…/trailers` | a chunked body followed by the trailer `x-checksum` (announced in `Trailer`) |
 //! | `/…/cacheable…` | also `cache-control: public, max-age=60` |
 //! | anything else | 200 JSON describing the request as received |
 //!
@@ -36,6 +41,8 @@ pub struct Seen {
     pub headers: Vec<(String, String)>,
     pub body_len: usize,
     pub body_sha256: String,
+    /// Trailer fields of the request body, names lower case.
+    pub trailers: Vec<(String, String)>,
 }
 
 impl Seen {
@@ -170,22 +177,69 @@ async fn handle(
         .map(|p| p.to_string())
         .unwrap_or_default();
     let headers = crate::client::header_pairs(req.headers());
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let seen = Seen {
-        method: method.clone(),
-        path_with_query: path_with_query.clone(),
-        headers: headers.clone(),
-        body_len: body.len(),
-        body_sha256: sha256_hex(&body),
+    let record = {
+        let (method, path_with_query, headers) =
+            (method.clone(), path_with_query.clone(), headers.clone());
+        move |body: &[u8], trailers: Vec<(String, String)>| {
+            let seen = Seen {
+                method: method.clone(),
+                path_with_query: path_with_query.clone(),
+                headers: headers.clone(),
+                body_len: body.len(),
+                body_sha256: sha256_hex(body),
+                trailers,
+            };
+            if let Ok(mut l) = log.lock() {
+                l.push(seen);
+            }
+        }
     };
-    if let Ok(mut l) = log.lock() {
-        l.push(seen);
+    if path_with_query.contains("/echo") {
+        let record = record.clone();
+        return Ok(echo(req.into_body(), move |body| record(body, Vec::new())));
     }
+    if let Some(s) = segment_after(&path_with_query, "/early-read/") {
+        let status = s.parse().unwrap_or(500);
+        let mut body = req.into_body();
+        let record = record.clone();
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(Ok(f)) = body.frame().await {
+                if let Some(d) = f.data_ref() {
+                    got.extend_from_slice(d);
+                }
+            }
+            record(&got, Vec::new());
+        });
+        return Ok(Response::builder()
+            .status(status)
+            .header("content-type", "text/plain")
+            .header("content-length", "6")
+            .body(full("early\n"))
+            .unwrap_or_else(|_| Response::new(full(""))));
+    }
+    if let Some(s) = segment_after(&path_with_query, "/early/") {
+        // Answer without touching the body: hyper then closes the connection.
+        record(b"", Vec::new());
+        let status = s.parse().unwrap_or(500);
+        return Ok(Response::builder()
+            .status(status)
+            .header("content-type", "text/plain")
+            .header("content-length", "6")
+            .body(full("early\n"))
+            .unwrap_or_else(|_| Response::new(full(""))));
+    }
+    let (body, trailers) = match req.into_body().collect().await {
+        Ok(c) => {
+            let trailers = c
+                .trailers()
+                .map(crate::client::header_pairs)
+                .unwrap_or_default();
+            (c.to_bytes(), trailers)
+        }
+        Err(_) => (Bytes::new(), Vec::new()),
+    };
+    record(&body, trailers);
 
     let mut status = 200u16;
     let mut content_length: Option<usize> = None;
@@ -202,6 +256,14 @@ async fn handle(
                 .collect(),
             false,
         )
+    } else if let Some(ms) = segment_after(&path_with_query, "/drip/") {
+        let ms: u64 = ms.parse().unwrap_or(100);
+        let n: usize = segment_after(&path_with_query, &format!("/drip/{ms}/"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10);
+        drip(ms, n)
+    } else if path_with_query.contains("/trailers") {
+        trailers_body()
     } else if path_with_query.contains("/hang-body") {
         streamed(vec![Ok(Bytes::from(vec![b'h'; 1024]))], true)
     } else if path_with_query.contains("/break-body") {
@@ -244,6 +306,9 @@ async fn handle(
         .header("x-upstream-hop", "must-not-pass");
     if let Some(n) = content_length {
         resp = resp.header("content-length", n);
+    }
+    if path_with_query.contains("/trailers") {
+        resp = resp.header("trailer", "x-checksum");
     }
     if path_with_query.contains("/set-cookie") {
         resp = resp.header("set-cookie", "session=abc123; Path=/; HttpOnly");
@@ -289,4 +354,68 @@ pub fn refused_url() -> String {
     let addr = l.local_addr().expect("addr");
     drop(l);
     format!("http://{addr}")
+}
+
+/// A body that is the request body, sent back frame by frame as it arrives;
+/// `done` gets the whole of it at the end.
+fn echo(mut incoming: Incoming, done: impl FnOnce(&[u8]) + Send + 'static) -> Response<Body> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
+    tokio::spawn(async move {
+        let mut hasher = Vec::new();
+        while let Some(frame) = incoming.frame().await {
+            match frame {
+                Ok(f) => {
+                    if let Some(d) = f.data_ref() {
+                        hasher.extend_from_slice(d);
+                        if tx.send(Ok(Frame::data(d.clone()))).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e))).await;
+                    return;
+                }
+            }
+        }
+        done(&hasher);
+    });
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/octet-stream")
+        .body(BodyExt::boxed(ChannelBody(rx)))
+        .unwrap_or_else(|_| Response::new(full("")))
+}
+
+/// `n` bytes, one every `ms` milliseconds.
+fn drip(ms: u64, n: usize) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(1);
+    tokio::spawn(async move {
+        for _ in 0..n {
+            if tx
+                .send(Ok(Frame::data(Bytes::from_static(b"d"))))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    });
+    BodyExt::boxed(ChannelBody(rx))
+}
+
+/// A chunked body followed by the trailer `x-checksum: sha256-of-body`.
+fn trailers_body() -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
+    tokio::spawn(async move {
+        let data = pattern(100_000);
+        let mut trailers = hyper::HeaderMap::new();
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&sha256_hex(&data)) {
+            trailers.insert("x-checksum", v);
+        }
+        let _ = tx.send(Ok(Frame::data(Bytes::from(data)))).await;
+        let _ = tx.send(Ok(Frame::trailers(trailers))).await;
+    });
+    BodyExt::boxed(ChannelBody(rx))
 }
