@@ -357,4 +357,4 @@ pub fn exposed(req: &PageRequest<'_>, headers: &[(String, String)]) -> Vec<Strin
 }
 
 /// What a route that answers Private Network Access preflights should know.
-pub const LOCAL_NETWORK_ACCESS: &str = "allow_private_network answers Private Network Access preflights (Access-Control-Request-Private-Network), which Chromium no longer sends: it asks the user for the Local Network Access permission instead when a public page calls a private or loopback address. No response header grants that permission. The gateway still answers the header for the older Chromium builds that send these preflights";
+pub const LOCAL_NETWORK_ACCESS: &str = "allow_private_network answers Private Network Access preflights (Access-Control-Request-Private-Network), which Chromium no longer sends: it asks the user for the Local Network Access permission instead when a public page calls a private or loopback address. No response header grants that permission. The gateway still answers the header for the older Chromium builds that send these preflights.";
