@@ -39,27 +39,33 @@ if [ "${free_mb:-0}" -lt "$need_mb" ]; then
   exit 1
 fi
 
-# nginx: the reference reverse proxy tests/nginx_diff.rs compares forwarding with.
-if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
-  say "installing nginx from Debian's packages"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx
-fi
-
-# Browsers for the end-to-end suite (tests/browser), from Debian's packages.
+# Browsers for the end-to-end suite (tests/browser), from Debian's packages:
+# Chromium, Firefox ESR, and WebKit (WebKitGTK's MiniBrowser, which
+# webkit2gtk-driver brings, on an Xvfb virtual display). A missing engine is a
+# setup failure: the suite never skips one.
+minibrowser() { find /usr/lib -maxdepth 3 -path "*webkit*/MiniBrowser" -type f 2>/dev/null | head -n 1; }
 if [ "${SKIP_BROWSERS:-0}" != 1 ]; then
   missing=()
   command -v chromium >/dev/null || missing+=(chromium)
   command -v firefox-esr >/dev/null || command -v firefox >/dev/null || missing+=(firefox-esr)
+  [ -n "$(minibrowser)" ] || missing+=(webkit2gtk-driver)
+  command -v Xvfb >/dev/null || missing+=(xvfb)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]} from Debian's packages"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
   fi
+  for tool in chromium Xvfb; do
+    command -v "$tool" >/dev/null || { echo "SETUP FAILED: $tool is still missing after apt-get" >&2; exit 1; }
+  done
+  command -v firefox-esr >/dev/null || command -v firefox >/dev/null \
+    || { echo "SETUP FAILED: firefox-esr is still missing after apt-get" >&2; exit 1; }
+  [ -n "$(minibrowser)" ] \
+    || { echo "SETUP FAILED: WebKitGTK's MiniBrowser is still missing after installing webkit2gtk-driver" >&2; exit 1; }
 fi
-# Real servers the CLI's import tests serve their Apache and nginx examples with.
+# Real servers as reference peers: nginx for forwarding (tests/nginx_diff.rs),
+# Apache and nginx for the import tests, which serve their examples for real.
 servers=()
 [ -x /usr/sbin/apache2 ] || servers+=(apache2)
 [ -x /usr/sbin/nginx ] || servers+=(nginx)

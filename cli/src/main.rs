@@ -19,7 +19,7 @@
 mod browser;
 mod import;
 
-use browser::PageRequest;
+use browser::{Blocked, Engine, PageRequest};
 use clap::{Parser, Subcommand};
 use cors_gateway_core::decision::upstream_path;
 use cors_gateway_core::lint::lint;
@@ -496,7 +496,9 @@ fn explain(
     let route_index = route.map(|r| r.index);
     let reasons = browser::preflight_reasons(&req);
     let mut steps: Vec<Value> = Vec::new();
-    let mut verdict: Result<Vec<String>, (String, Option<String>)> = Ok(Vec::new());
+    let mut verdict: Result<Vec<String>, (Blocked, Option<String>)> = Ok(Vec::new());
+    // Seconds each engine keeps an accepted preflight answer.
+    let mut cached: Option<u32> = None;
 
     if !reasons.is_empty() {
         let unsafe_names = browser::unsafe_header_names(&req);
@@ -517,7 +519,14 @@ fn explain(
         let status_num = status.as_u64().map_or(0, |s| s as u16);
         steps.push(json!({"request": "preflight", "sent": pre.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
                           "status": status, "failure": failure, "headers": out.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>()}));
-        if let Err(msg) = browser::check_preflight(&req, status_num, &out) {
+        let check = browser::check_preflight(&req, status_num, &out);
+        if check.is_ok() {
+            cached = out
+                .iter()
+                .find(|(n, _)| n == "access-control-max-age")
+                .and_then(|(_, v)| v.parse().ok());
+        }
+        if let Err(blocked) = check {
             let header = match d.failure {
                 Some(cors_gateway_core::Failure::HeaderNotAllowed(h)) => Some(h.to_string()),
                 Some(cors_gateway_core::Failure::AuthorizationNeedsListing) => {
@@ -532,7 +541,7 @@ fn explain(
                     None
                 })
                 .and_then(|f| suggestion(&doc, route_index, f, &req, header.as_deref()));
-            verdict = Err((msg, fix));
+            verdict = Err((blocked, fix));
         }
     }
     if verdict.is_ok() {
@@ -546,31 +555,57 @@ fn explain(
             json!({"request": "actual", "status": status, "failure": failure,
                           "headers": out.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>()}),
         );
-        verdict = match browser::check_response(&req, &out) {
+        let status_num = status.as_u64().map(|s| s as u16);
+        verdict = match browser::check_response(&req, status_num, &out) {
             Ok(()) => Ok(browser::exposed(&req, &out)),
-            Err(msg) => {
+            Err(blocked) => {
                 let code = failure.or(if credentials {
                     Some("credentials")
                 } else {
                     None
                 });
                 Err((
-                    msg,
+                    blocked,
                     code.and_then(|f| suggestion(&doc, route_index, f, &req, None)),
                 ))
             }
         };
     }
 
+    let mut notes: Vec<String> = Vec::new();
+    if route.map_or(policy.defaults.allow_private_network, |r| {
+        r.cors.allow_private_network
+    }) {
+        notes.push(browser::LOCAL_NETWORK_ACCESS.to_string());
+    }
     let doc_out = json!({
         "route": route.map(|r| r.name.clone()),
         "preflight": !reasons.is_empty(),
         "preflight_reasons": reasons,
         "steps": steps,
         "browser": match &verdict {
-            Ok(exposed) => json!({"allowed": true, "readable_extra_headers": exposed}),
-            Err((msg, fix)) => json!({"allowed": false, "console": msg, "fix": fix}),
+            Ok(exposed) => {
+                let mut b = json!({"allowed": true, "readable_extra_headers": exposed});
+                if let Some(secs) = cached {
+                    b["preflight_cached_secs"] = Engine::ALL
+                        .iter()
+                        .map(|e| (e.key().to_string(), json!(secs.min(e.max_age_cap()))))
+                        .collect::<serde_json::Map<_, _>>()
+                        .into();
+                }
+                b
+            }
+            Err((blocked, fix)) => json!({
+                "allowed": false,
+                "console": blocked.console(Engine::Chromium, &req).join("\n"),
+                "consoles": Engine::ALL
+                    .iter()
+                    .map(|e| (e.key().to_string(), json!(blocked.console(*e, &req))))
+                    .collect::<serde_json::Map<_, _>>(),
+                "fix": fix,
+            }),
         },
+        "notes": notes,
     });
     match format {
         Format::Json => println!(
@@ -624,13 +659,36 @@ fn explain(
                             exposed.join(", ")
                         );
                     }
+                    if let Some(secs) = cached {
+                        let per: Vec<String> = Engine::ALL
+                            .iter()
+                            .map(|e| {
+                                let cap = e.max_age_cap();
+                                if secs > cap {
+                                    format!("{} {cap} s (its cap)", e.label())
+                                } else {
+                                    format!("{} {secs} s", e.label())
+                                }
+                            })
+                            .collect();
+                        println!("cached:    the preflight answer, {}", per.join(", "));
+                    }
                 }
-                Err((msg, fix)) => {
-                    println!("\nbrowser:   BLOCKED. The console says:\n  {msg}");
+                Err((blocked, fix)) => {
+                    println!("\nbrowser:   BLOCKED. The console says:");
+                    for e in Engine::ALL {
+                        println!("  {}:", e.label());
+                        for line in blocked.console(e, &req) {
+                            println!("    {line}");
+                        }
+                    }
                     if let Some(f) = fix {
                         println!("fix:       {f}");
                     }
                 }
+            }
+            for n in &notes {
+                println!("note:      {n}");
             }
         }
     }

@@ -53,6 +53,11 @@ fn check_snapshots_and_exit_codes() {
         ("check-clean", "tests/policies/clean.json", 0),
         ("check-spec-example", "policies/policy.json", 1),
         ("check-risky", "tests/policies/risky.json", 1),
+        (
+            "check-private-network",
+            "tests/policies/private-network.json",
+            1,
+        ),
         ("check-invalid", "tests/policies/invalid.json", 2),
         ("check-syntax", "tests/policies/syntax.json", 2),
     ] {
@@ -221,6 +226,28 @@ fn explain_snapshots_and_exit_codes() {
         assert_eq!(got, code, "{name}:\n{text}");
         snapshot(name, &text);
     }
+}
+
+/// A route that answers Private Network Access preflights gets the Local
+/// Network Access note, which replaced them in Chromium.
+#[test]
+fn explain_notes_local_network_access() {
+    let (code, text) = run(&[
+        "explain",
+        "--policy",
+        "tests/policies/private-network.json",
+        "--origin",
+        "https://app.example.com",
+        "--method",
+        "PUT",
+        "--header",
+        "content-type: application/json",
+        "--path",
+        "/printer/job",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Local Network Access"), "{text}");
+    snapshot("explain-private-network", &text);
 }
 
 #[test]

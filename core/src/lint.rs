@@ -17,6 +17,10 @@ pub struct Lint {
 /// Chromium caps `Access-Control-Max-Age` at this many seconds.
 pub const CHROMIUM_MAX_AGE_CAP: u32 = 7200;
 
+/// WebKit (Safari, every browser on iOS) caps `Access-Control-Max-Age` at
+/// this many seconds.
+pub const WEBKIT_MAX_AGE_CAP: u32 = 600;
+
 /// Multi-label public suffixes common enough to be written by mistake. Any
 /// single-label suffix (`*.com`) is caught without a list.
 const PUBLIC_SUFFIXES: [&str; 24] = [
@@ -168,6 +172,12 @@ pub fn lint(policy: &Policy, doc: &Value) -> Vec<Lint> {
             if n > u64::from(CHROMIUM_MAX_AGE_CAP) {
                 push("max-age-above-chromium-cap", format!("{base}.max_age_secs"), format!("{n} s: Chromium caches preflights for at most {CHROMIUM_MAX_AGE_CAP} s, and a long cache delays revocations"));
             }
+            if n > u64::from(WEBKIT_MAX_AGE_CAP) {
+                push("max-age-above-webkit-cap", format!("{base}.max_age_secs"), format!("{n} s: WebKit (Safari, every browser on iOS) caches preflights for at most {WEBKIT_MAX_AGE_CAP} s, so those browsers preflight again every {} minutes", WEBKIT_MAX_AGE_CAP / 60));
+            }
+        }
+        if cors["allow_private_network"] == Value::Bool(true) {
+            push("private-network-access-replaced", format!("{base}.allow_private_network"), "Chromium no longer sends Private Network Access preflights: it replaced them with the Local Network Access permission prompt, so Access-Control-Allow-Private-Network changes nothing in current browsers (the gateway still answers it for older Chromium builds); a public page reaching a gateway on a private or loopback address needs the user to grant that permission".into());
         }
     }
 
@@ -314,7 +324,7 @@ mod tests {
                                          "https://a.example.com","https://*.example.com","https://a.example.com"],
                        "allow_methods":["GET","PUT"],"allow_headers":["accept"],"allow_credentials":true,"max_age_secs":86400},
                "routes":[{"name":"api","path_prefix":"/api","upstream":"https://api.internal"},
-                         {"name":"v2","path_prefix":"/api-v2/","upstream":"https://api.internal"},
+                         {"name":"v2","path_prefix":"/api-v2/","upstream":"https://api.internal","cors":{"allow_private_network":true}},
                          {"name":"none","path_prefix":"/none/","upstream":"https://x","cors":{"allow_origins":[]}}]}"#,
         );
         for (code, path) in [
@@ -329,6 +339,11 @@ mod tests {
             ("never-preflighted-method", "cors.allow_methods[0]"),
             ("safelisted-header-listed", "cors.allow_headers[0]"),
             ("max-age-above-chromium-cap", "cors.max_age_secs"),
+            ("max-age-above-webkit-cap", "cors.max_age_secs"),
+            (
+                "private-network-access-replaced",
+                "routes[1].cors.allow_private_network",
+            ),
             ("json-route-without-content-type", "cors.allow_headers"),
             ("shadowed-route", "routes[0].path_prefix"),
             ("no-origins", "routes[2].cors.allow_origins"),
@@ -350,10 +365,49 @@ mod tests {
             got.contains(&("overlapping-origin", "cors.allow_origins[0]".into())),
             "{got:?}"
         );
+        // Its max_age_secs (7200) is Chromium's cap, above WebKit's.
         assert!(
-            got.iter()
-                .all(|(c, _)| matches!(*c, "never-preflighted-method" | "overlapping-origin")),
+            got.iter().all(|(c, _)| matches!(
+                *c,
+                "never-preflighted-method" | "overlapping-origin" | "max-age-above-webkit-cap"
+            )),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn each_engines_cap_is_its_own_lint() {
+        let at = |secs: u32| {
+            codes(&format!(
+                r#"{{"version":1,"cors":{{"allow_origins":["https://a.example"],"max_age_secs":{secs}}},
+                   "routes":[{{"name":"r","path_prefix":"/r/","upstream":"https://r.internal"}}]}}"#
+            ))
+            .into_iter()
+            .map(|(c, _)| c)
+            .filter(|c| c.starts_with("max-age"))
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(at(600), Vec::<&str>::new());
+        assert_eq!(at(601), ["max-age-above-webkit-cap"]);
+        assert_eq!(at(7200), ["max-age-above-webkit-cap"]);
+        assert_eq!(
+            at(7201),
+            ["max-age-above-chromium-cap", "max-age-above-webkit-cap"]
+        );
+    }
+
+    #[test]
+    fn private_network_access_is_explained_where_it_is_set() {
+        let got = codes(
+            r#"{"version":1,"cors":{"allow_origins":["https://a.example"],"allow_private_network":true},
+               "routes":[{"name":"r","path_prefix":"/r/","upstream":"https://r.internal"},
+                         {"name":"s","path_prefix":"/s/","upstream":"https://s.internal","cors":{"allow_private_network":false}}]}"#,
+        );
+        let pna: Vec<_> = got
+            .iter()
+            .filter(|(c, _)| *c == "private-network-access-replaced")
+            .collect();
+        assert_eq!(pna.len(), 1, "{got:?}");
+        assert_eq!(pna[0].1, "cors.allow_private_network");
     }
 }

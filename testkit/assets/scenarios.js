@@ -36,6 +36,8 @@ const SCENARIOS = [
   { id: "upstream-down", name: "Upstream down", why: "the gateway answers 502 with CORS headers: readable, not an opaque error",
     path: "/down/x", init: {}, expect: 502 },
   { id: "no-route", name: "No route", why: "a 404 the page can read", path: "/nowhere", init: {}, expect: 404 },
+  { id: "preflight-no-route", name: "Preflight to no route", why: "the preflight's 404 carries CORS headers, but a preflight needs an ok status",
+    path: "/nowhere", init: { method: "PUT", body: "x" }, expect: "blocked" },
   { id: "preflight-cache", name: "Preflight cache", why: "PUT twice (one preflight), wait past max_age_secs (2 s), PUT again (a second preflight)",
     // Default cache mode: "no-store" would make browsers bypass the preflight cache too.
     path: "/cache/item", init: { method: "PUT", headers: { "content-type": "application/json" }, body: "{}", cache: "default" },
@@ -58,8 +60,12 @@ function primeFromOtherOrigin(page2, url) {
 
 // gateways: { cross: "http://localhost:PORT", same: "http://127.0.0.1:PORT",
 //             page2: a second page origin allowed by the policy }
+// The result carries the request as made (`req`), so the suite can ask
+// `cors-gateway explain` what it predicts for exactly that request.
 async function runScenario(gateways, s) {
   const url = (s.site === "same" ? gateways.same : gateways.cross) + s.path;
+  const req = { url, path: s.path, method: s.init.method || "GET", headers: s.init.headers || {},
+                credentials: s.init.credentials === "include" };
   if (s.prime === "frame") await primeFromOtherOrigin(gateways.page2, url);
   let last;
   for (const wait of s.repeat || [0]) {
@@ -71,9 +77,9 @@ async function runScenario(gateways, s) {
       const read = {};
       for (const h of s.read || []) read[h] = res.headers.get(h);
       await res.text();
-      last = { id: s.id, ok: true, status: res.status, headers, read };
+      last = { id: s.id, req, ok: true, status: res.status, headers, read };
     } catch (e) {
-      last = { id: s.id, ok: false, error: String(e) };
+      last = { id: s.id, req, ok: false, error: String(e) };
     }
     if (!last.ok) break;
   }

@@ -66,6 +66,34 @@ pub fn wasm(features: &[&str]) -> PathBuf {
     path
 }
 
+/// Builds the `cors-gateway` command-line tool once per test process and
+/// returns the binary, for tests that hold `explain` to a real peer (the
+/// browser suite). Its own target directory keeps clear of the outer
+/// `cargo test`'s lock, as for the component.
+pub fn cli_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = workspace_root();
+        let target_dir = root.join("target").join("it-cli");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(&root)
+            .args(["build", "-p", "cors-gateway-cli", "--target-dir"])
+            .arg(&target_dir)
+            .output()
+            .expect("SETUP: cannot run cargo to build the CLI");
+        assert!(
+            out.status.success(),
+            "SETUP: building the CLI failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bin = target_dir.join("debug/cors-gateway");
+        assert!(bin.exists(), "SETUP: {} was not produced", bin.display());
+        bin
+    })
+    .clone()
+}
+
 /// The `wasmtime` binary: `$WASMTIME`, else on `PATH`, else `~/.cargo/bin`.
 /// Missing is a setup failure, never a skipped test.
 pub fn wasmtime_bin() -> PathBuf {

@@ -3,13 +3,14 @@
 //! misbehave on demand, an HTTP client with raw control, and a launcher for
 //! the component in the real `wasmtime serve`.
 
+pub mod bidi;
 pub mod client;
 pub mod gateway;
 pub mod page;
 pub mod upstream;
 
 pub use client::Response;
-pub use gateway::{wasm, wasmtime_bin, Gateway};
+pub use gateway::{cli_bin, wasm, wasmtime_bin, Gateway};
 pub use upstream::{GarbageServer, Seen, Upstream};
 
 /// Re-exported so tests drive concurrency with the same runtime.
