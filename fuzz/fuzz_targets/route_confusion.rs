@@ -29,52 +29,40 @@ fn policy() -> &'static Policy {
     P.get_or_init(|| Policy::from_json(POLICY).expect("fuzz policy"))
 }
 
-fn decode(s: &str, only_slash: bool) -> String {
+/// The byte a valid `%XX` at `b[i]` encodes.
+fn escape_at(b: &[u8], i: usize) -> Option<u8> {
+    let hex = b.get(i + 1..i + 3)?;
+    (b[i] == b'%')
+        .then(|| std::str::from_utf8(hex).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .flatten()
+}
+
+/// Decodes the escapes whose byte `keep` selects; the rest is copied.
+fn decode_where(s: &str, keep: impl Fn(u8) -> bool) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 3 <= b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                if !only_slash || v == b'/' {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
+        match escape_at(b, i) {
+            Some(v) if keep(v) => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
             }
         }
-        out.push(b[i]);
-        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
 
+fn decode(s: &str, only_slash: bool) -> String {
+    decode_where(s, |v| !only_slash || v == b'/')
+}
+
 fn decode_unreserved(s: &str) -> String {
-    // Only escapes of unreserved characters.
-    let b = s.as_bytes();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 3 <= b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                if v.is_ascii_alphanumeric() || b"-._~".contains(&v) {
-                    out.push(char::from(v));
-                    i += 3;
-                    continue;
-                }
-            }
-        }
-        let len = s[i..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&s[i..i + len]);
-        i += len;
-    }
-    out
+    decode_where(s, |v| v.is_ascii_alphanumeric() || b"-._~".contains(&v))
 }
 
 fn merge_slashes(s: &str) -> String {

@@ -18,15 +18,7 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
     };
     let mut imp = Import::default();
     let line = |path: &str| locate(text, path).map_or(0, |(l, _)| l);
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let strings = super::json_strings;
     let mut rules = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let at = format!("{base}[{i}]");

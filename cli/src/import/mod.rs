@@ -156,6 +156,18 @@ impl Import {
 }
 
 /// A header-name list as a source writes it: comma separated, any case, quotes.
+/// The strings of a JSON array (anything else is empty; the callers report
+/// non-string entries themselves).
+pub fn json_strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn split_list(v: &str) -> Vec<String> {
     v.split(',')
         .map(|s| s.trim().trim_matches(['"', '\'']).trim().to_string())

@@ -27,15 +27,7 @@ pub fn read(text: &str) -> Result<Import, ReadError> {
         .ok_or_else(|| ReadError(1, "expected {\"CORSRules\": [...]}, a CloudFormation CorsConfiguration ({\"CorsRules\": [...]}) or an array of rules".into()))?;
     let mut imp = Import::default();
     let line = |path: &str| locate(text, path).map_or(0, |(l, _)| l);
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let strings = super::json_strings;
     let mut parsed = Vec::new();
     for (i, r) in rules.iter().enumerate() {
         let at = format!("{base}[{i}]");
