@@ -14,12 +14,14 @@
 //! 64 usage error (or a file that cannot be read or written).
 
 mod browser;
+mod report_formats;
 
 use browser::PageRequest;
 use clap::{Parser, Subcommand};
 use cors_gateway_core::lint::lint;
 use cors_gateway_core::locate::locate;
 use cors_gateway_core::{compiled, decide, Action, Decision, Policy, RequestView};
+use report_formats::CheckFormat;
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -40,13 +42,22 @@ enum Format {
     Json,
 }
 
+impl From<Format> for CheckFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Text => CheckFormat::Text,
+            Format::Json => CheckFormat::Json,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Validate a policy as the gateway does, and lint it.
     Check {
         policy: String,
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: CheckFormat,
     },
     /// What the gateway and the browser do with one request.
     Explain {
@@ -131,7 +142,7 @@ fn main() -> ExitCode {
 /// Reads and validates a policy; on failure prints every error and returns the exit code.
 /// For a compiled policy, `text` and `doc` are its JSON part (origin lists
 /// without the patterns it moved to tables).
-fn load(file: &str, format: Format) -> Result<(Policy, String, Value), u8> {
+fn load(file: &str, format: CheckFormat) -> Result<(Policy, String, Value), u8> {
     let mut is_compiled = false;
     let read = std::fs::read(file).and_then(|bytes| {
         if compiled::is_compiled(&bytes) {
@@ -175,14 +186,16 @@ fn load(file: &str, format: Format) -> Result<(Policy, String, Value), u8> {
                 })
                 .collect();
             match format {
-                Format::Json => println!(
+                CheckFormat::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(
                         &json!({"file": file, "valid": false, "errors": items, "warnings": []})
                     )
                     .unwrap_or_default()
                 ),
-                Format::Text => {
+                CheckFormat::Github => print!("{}", report_formats::github(file, &items, &[])),
+                CheckFormat::Sarif => print!("{}", report_formats::sarif(file, &items, &[])),
+                CheckFormat::Text => {
                     println!(
                         "{file}: invalid, {} error{}",
                         items.len(),
@@ -210,7 +223,7 @@ fn load(file: &str, format: Format) -> Result<(Policy, String, Value), u8> {
     }
 }
 
-fn check(file: &str, format: Format) -> u8 {
+fn check(file: &str, format: CheckFormat) -> u8 {
     let (policy, text, doc) = match load(file, format) {
         Ok(x) => x,
         Err(code) => return code,
@@ -219,12 +232,14 @@ fn check(file: &str, format: Format) -> u8 {
         // Its origin lists are tables now: lint the JSON it came from.
         let sha: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         match format {
-            Format::Json => println!(
+            CheckFormat::Json => println!(
                 "{}",
                 serde_json::to_string_pretty(&json!({"file": file, "valid": true, "compiled": true, "compiled_from_sha256": sha, "routes": policy.routes.len(), "errors": [], "warnings": []}))
                     .unwrap_or_default()
             ),
-            Format::Text => println!(
+            CheckFormat::Github => {}
+            CheckFormat::Sarif => print!("{}", report_formats::sarif(file, &[], &[])),
+            CheckFormat::Text => println!(
                 "{file}: valid compiled policy, {} route{}, compiled from JSON with SHA-256 {sha} (run check on that JSON for warnings)",
                 policy.routes.len(),
                 if policy.routes.len() == 1 { "" } else { "s" },
@@ -241,12 +256,14 @@ fn check(file: &str, format: Format) -> u8 {
         })
         .collect();
     match format {
-        Format::Json => println!(
+        CheckFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&json!({"file": file, "valid": true, "routes": policy.routes.len(), "errors": [], "warnings": warnings}))
                 .unwrap_or_default()
         ),
-        Format::Text => {
+        CheckFormat::Github => print!("{}", report_formats::github(file, &[], &warnings)),
+        CheckFormat::Sarif => print!("{}", report_formats::sarif(file, &[], &warnings)),
+        CheckFormat::Text => {
             println!(
                 "{file}: valid, {} route{}, {} warning{}",
                 policy.routes.len(),
@@ -272,7 +289,7 @@ fn check(file: &str, format: Format) -> u8 {
 fn compile(file: &str, output: &str) -> u8 {
     use sha2::{Digest, Sha256};
     // The same validation and messages as `check`.
-    let text = match load(file, Format::Text) {
+    let text = match load(file, CheckFormat::Text) {
         Ok((policy, text, _)) if policy.compiled_from.is_none() => text,
         Ok(_) => {
             eprintln!("cors-gateway: {file} is compiled already; compile the JSON it came from");
@@ -351,7 +368,7 @@ fn explain_raw(
     request_headers: &[String],
     format: Format,
 ) -> u8 {
-    let (policy, _, _) = match load(file, format) {
+    let (policy, _, _) = match load(file, format.into()) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -420,7 +437,7 @@ fn explain(
     credentials: bool,
     format: Format,
 ) -> u8 {
-    let (policy, _, doc) = match load(file, format) {
+    let (policy, _, doc) = match load(file, format.into()) {
         Ok(x) => x,
         Err(code) => return code,
     };
