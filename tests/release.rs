@@ -130,7 +130,10 @@ fn two_release_builds_of_one_commit_are_identical_and_pin_the_spin_build() {
     }
     assert!(!contains(&portable_bytes, b"key-value@"));
     assert!(contains(&spin_bytes, b"key-value@"));
-    // No build path of the machine that built it.
+    // No build path of the machine that built it. Two builds here share
+    // cargo's home, so only this catches a missing remap of it (checked: the
+    // builds without any remapping were still identical to each other and
+    // failed here on registry paths under $HOME).
     let home = std::env::var("HOME").unwrap_or_default();
     for bytes in [&portable_bytes, &spin_bytes] {
         assert!(!contains(bytes, b"/tmp/"));

@@ -7,7 +7,8 @@
 //! - `compile POLICY.json -o OUT`: validates, then writes the compiled form
 //!   (`cors_gateway_core::compiled`) a fresh instance loads in one pass.
 //!
-//! `check` and `explain` also read a compiled policy.
+//! `check` and `explain` also read a compiled policy. `check --format github`
+//! and `--format sarif` are for CI (`report_formats`).
 //!
 //! Exit codes: 0 valid and clean (explain: the browser allows the request),
 //! 1 valid with warnings (explain: the browser blocks it), 2 invalid policy,
