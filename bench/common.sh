@@ -1,6 +1,9 @@
+# shellcheck shell=bash
 # Shared by bench/e2e.sh and bench/profile.sh (sourced, not run): the
 # benchmark environment, the benchmark policy, the wrk scripts, free ports and
 # waiting for a server. Source it before starting any server.
+# The variables it sets (SERVE_PID, RPS, ERRORS, CPU, ...) are read by those scripts.
+# shellcheck disable=SC2034
 
 # A shell with RUST_BACKTRACE=1 makes wasmtime capture a backtrace for an
 # error it creates on every request (~10 µs each, floors included): measure
@@ -12,7 +15,12 @@ unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 bench_tmpdir() {
     TMP=$(mktemp -d)
     PIDS=()
-    trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
+    trap bench_cleanup EXIT
+}
+bench_cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$TMP"
 }
 
 # start_upstream: the built bench/upstream on a free port, UP_PORT.

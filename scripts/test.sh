@@ -10,8 +10,8 @@ scripts/setup.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== shell scripts parse (bash -n; the benchmarks are not run here)"
-for f in .ci/run scripts/*.sh bench/*.sh; do bash -n "$f"; done
+echo "== shellcheck (every shell script), actionlint (the workflows and the README's CI snippet)"
+scripts/lint.sh
 echo "== cargo clippy (native, all targets)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo clippy (component, wasm32-wasip2, portable and spin builds)"

@@ -10,7 +10,8 @@
 //! - `import --from FORMAT FILE`: a policy from another server's CORS
 //!   configuration, with findings (see `import/`).
 //!
-//! `check` and `explain` also read a compiled policy.
+//! `check` and `explain` also read a compiled policy. `check --format github`
+//! and `--format sarif` are for CI (`report_formats`).
 //!
 //! Exit codes: 0 valid and clean (explain: the browser allows the request),
 //! 1 valid with warnings (explain: the browser blocks it), 2 invalid policy,
@@ -18,6 +19,7 @@
 
 mod browser;
 mod import;
+mod report_formats;
 
 use browser::{Blocked, Engine, PageRequest};
 use clap::{Parser, Subcommand};
@@ -26,6 +28,7 @@ use cors_gateway_core::lint::lint;
 use cors_gateway_core::locate::locate;
 use cors_gateway_core::path::Target;
 use cors_gateway_core::{compiled, decide, Action, Decision, Policy, RequestView};
+use report_formats::CheckFormat;
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -46,13 +49,22 @@ enum Format {
     Json,
 }
 
+impl From<Format> for CheckFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Text => CheckFormat::Text,
+            Format::Json => CheckFormat::Json,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Validate a policy as the gateway does, and lint it.
     Check {
         policy: String,
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: CheckFormat,
     },
     /// What the gateway and the browser do with one request.
     Explain {
@@ -166,7 +178,7 @@ fn main() -> ExitCode {
 /// Reads and validates a policy; on failure prints every error and returns the exit code.
 /// For a compiled policy, `text` and `doc` are its JSON part (origin lists
 /// without the patterns it moved to tables).
-fn load(file: &str, format: Format) -> Result<(Policy, String, Value), u8> {
+fn load(file: &str, format: CheckFormat) -> Result<(Policy, String, Value), u8> {
     let mut is_compiled = false;
     let read = std::fs::read(file).and_then(|bytes| {
         if compiled::is_compiled(&bytes) {
@@ -210,14 +222,16 @@ fn load(file: &str, format: Format) -> Result<(Policy, String, Value), u8> {
                 })
                 .collect();
             match format {
-                Format::Json => println!(
+                CheckFormat::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(
                         &json!({"file": file, "valid": false, "errors": items, "warnings": []})
                     )
                     .unwrap_or_default()
                 ),
-                Format::Text => {
+                CheckFormat::Github => print!("{}", report_formats::github(file, &items, &[])),
+                CheckFormat::Sarif => print!("{}", report_formats::sarif(file, &items, &[])),
+                CheckFormat::Text => {
                     println!(
                         "{file}: invalid, {} error{}",
                         items.len(),
@@ -245,7 +259,7 @@ fn load(file: &str, format: Format) -> Result<(Policy, String, Value), u8> {
     }
 }
 
-fn check(file: &str, format: Format) -> u8 {
+fn check(file: &str, format: CheckFormat) -> u8 {
     let (policy, text, doc) = match load(file, format) {
         Ok(x) => x,
         Err(code) => return code,
@@ -254,12 +268,14 @@ fn check(file: &str, format: Format) -> u8 {
         // Its origin lists are tables now: lint the JSON it came from.
         let sha: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         match format {
-            Format::Json => println!(
+            CheckFormat::Json => println!(
                 "{}",
                 serde_json::to_string_pretty(&json!({"file": file, "valid": true, "compiled": true, "compiled_from_sha256": sha, "routes": policy.routes.len(), "errors": [], "warnings": []}))
                     .unwrap_or_default()
             ),
-            Format::Text => println!(
+            CheckFormat::Github => {}
+            CheckFormat::Sarif => print!("{}", report_formats::sarif(file, &[], &[])),
+            CheckFormat::Text => println!(
                 "{file}: valid compiled policy, {} route{}, compiled from JSON with SHA-256 {sha} (run check on that JSON for warnings)",
                 policy.routes.len(),
                 if policy.routes.len() == 1 { "" } else { "s" },
@@ -276,12 +292,14 @@ fn check(file: &str, format: Format) -> u8 {
         })
         .collect();
     match format {
-        Format::Json => println!(
+        CheckFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&json!({"file": file, "valid": true, "routes": policy.routes.len(), "errors": [], "warnings": warnings}))
                 .unwrap_or_default()
         ),
-        Format::Text => {
+        CheckFormat::Github => print!("{}", report_formats::github(file, &[], &warnings)),
+        CheckFormat::Sarif => print!("{}", report_formats::sarif(file, &[], &warnings)),
+        CheckFormat::Text => {
             println!(
                 "{file}: valid, {} route{}, {} warning{}",
                 policy.routes.len(),
@@ -307,7 +325,7 @@ fn check(file: &str, format: Format) -> u8 {
 fn compile(file: &str, output: &str) -> u8 {
     use sha2::{Digest, Sha256};
     // The same validation and messages as `check`.
-    let text = match load(file, Format::Text) {
+    let text = match load(file, CheckFormat::Text) {
         Ok((policy, text, _)) if policy.compiled_from.is_none() => text,
         Ok(_) => {
             eprintln!("cors-gateway: {file} is compiled already; compile the JSON it came from");
@@ -404,7 +422,7 @@ fn explain_raw(
     request_headers: &[String],
     format: Format,
 ) -> u8 {
-    let (policy, _, _) = match load(file, format) {
+    let (policy, _, _) = match load(file, format.into()) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -476,7 +494,7 @@ fn explain(
     credentials: bool,
     format: Format,
 ) -> u8 {
-    let (policy, _, doc) = match load(file, format) {
+    let (policy, _, doc) = match load(file, format.into()) {
         Ok(x) => x,
         Err(code) => return code,
     };
