@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         request_method: Some(b"GET"),
         request_headers: &lines,
         request_private_network: false,
+        host: None,
     };
     let d = decide(policy(), &view);
     if let Some(g) = d.grant {
