@@ -294,6 +294,27 @@ fn timeouts_and_the_total_deadline() {
 }
 
 #[test]
+fn the_connect_timeout_is_the_routes_own() {
+    let blackhole = testkit::upstream::Unanswered::start();
+    let policy = format!(
+        r#"{{"version": 1, "cors": {{ "allow_origins": ["{APP}"] }},
+  "routes": [{{ "name": "slow-connect", "path_prefix": "/", "upstream": "{}",
+               "connect_timeout_ms": 300, "first_byte_timeout_ms": 20000, "deadline_ms": 60000 }}]}}"#,
+        blackhole.url()
+    );
+    let gw = Gateway::builder().policy(policy).start();
+    let started = Instant::now();
+    let r = gw.get("/x", &[("origin", APP)]);
+    let waited = started.elapsed();
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), Some(APP));
+    // The 300 ms connect timeout fired, not the 20 s first-byte timeout or
+    // the deadline (the bound only tells the two apart, with a wide margin).
+    assert!(gw.logs().contains("ConnectionTimeout"), "{}", gw.logs());
+    assert!(waited < Duration::from_secs(10), "answered after {waited:?}");
+}
+
+#[test]
 fn request_bodies_over_the_limit_get_413() {
     let (up, gw) = start();
     let origin = [("origin", APP)];

@@ -356,6 +356,54 @@ pub fn refused_url() -> String {
     format!("http://{addr}")
 }
 
+/// A loopback listener whose accept queue is full, so a new connection's
+/// handshake never completes (Linux drops the SYN): what an upstream behind
+/// a black-holing firewall looks like. Keep the value alive while testing.
+pub struct Unanswered {
+    pub addr: SocketAddr,
+    _listener: std::net::TcpListener,
+    _queued: Vec<std::net::TcpStream>,
+}
+
+impl Unanswered {
+    pub fn start() -> Unanswered {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let addr = socket.local_addr().expect("addr");
+        // Backlog 1: two handshakes complete, then the queue is full.
+        let listener = runtime_free_listen(socket);
+        let mut queued = Vec::new();
+        for _ in 0..3 {
+            if let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                queued.push(s);
+            }
+        }
+        Unanswered {
+            addr,
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// `listen(1)` on a tokio socket, handed over as a std listener that nobody
+/// accepts from.
+fn runtime_free_listen(socket: tokio::net::TcpSocket) -> std::net::TcpListener {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("runtime");
+    let _guard = rt.enter();
+    let listener = socket.listen(1).expect("listen");
+    listener.into_std().expect("std listener")
+}
+
 /// A body that is the request body, sent back frame by frame as it arrives;
 /// `done` gets the whole of it at the end.
 fn echo(mut incoming: Incoming, done: impl FnOnce(&[u8]) + Send + 'static) -> Response<Body> {
