@@ -30,12 +30,15 @@ fn drop_request_header(name: &str, connection: &[&[u8]]) -> bool {
 
 /// Headers never copied from the upstream's response: hop-by-hop ones, every
 /// CORS header (the policy is the only authority), and `vary` (merged).
-fn drop_response_header(name: &str, connection: &[&[u8]]) -> bool {
+/// `transparent` (a report-only route): only hop-by-hop ones, the upstream's
+/// own CORS headers and `Vary` reach the client unchanged.
+fn drop_response_header(name: &str, connection: &[&[u8]], transparent: bool) -> bool {
     is_hop_by_hop(name, connection)
-        || name
-            .get(..15)
-            .is_some_and(|p| p.eq_ignore_ascii_case("access-control-"))
-        || name.eq_ignore_ascii_case("vary")
+        || (!transparent
+            && (name
+                .get(..15)
+                .is_some_and(|p| p.eq_ignore_ascii_case("access-control-"))
+                || name.eq_ignore_ascii_case("vary")))
 }
 
 fn connection_values(headers: &[(String, Vec<u8>)]) -> Vec<&[u8]> {
@@ -203,14 +206,14 @@ fn send_upstream_response(
         .collect();
     let mut headers: Vec<(String, Vec<u8>)> = upstream_headers
         .iter()
-        .filter(|(n, _)| !drop_response_header(n, &connection))
+        .filter(|(n, _)| !drop_response_header(n, &connection, decision.transparent))
         .cloned()
         .collect();
     headers.extend(
         cors.iter()
             .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
     );
-    if let Some(vary) = merge_vary(&vary_lines, decision.vary) {
+    if let Some(vary) = merge_vary(&vary_lines, decision.vary).filter(|_| !decision.transparent) {
         headers.push(("vary".into(), vary.into_bytes()));
     }
     let Ok(fields) = Fields::from_list(&headers) else {

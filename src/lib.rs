@@ -120,9 +120,26 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
     if let Some(a) = &authority {
         view.host = Some(a.as_bytes());
     }
-    let decision = decide(policy, &view);
+    let mut decision = decide(policy, &view);
 
-    if let Some(f) = decision.failure {
+    if decision.transparent {
+        // Report-only: log what would have happened, then forward as if the
+        // gateway were not there (nothing added, nothing of the upstream's
+        // CORS headers removed).
+        log!(
+            "cors-gateway: report-only would-{} {} {} {} route={} origin={}: {}",
+            decision.outcome(),
+            match decision.action {
+                Action::Respond(s) => s.to_string(),
+                Action::Forward => "forward".into(),
+            },
+            view.method,
+            log::Value(view.path.as_bytes()),
+            decision.route.map_or("-", |r| r.name.as_str()),
+            OriginForLog(view.origin),
+            decision.failure.map_or("-", |f| f.code()),
+        );
+    } else if let Some(f) = decision.failure {
         log!(
             "cors-gateway: {} {} {} route={} origin={}: {} ({})",
             match decision.action {
@@ -153,6 +170,12 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
         );
     }
 
+    let action = decision.action;
+    if decision.transparent {
+        decision.action = Action::Forward;
+        decision.grant = None;
+        decision.vary = None;
+    }
     match (decision.action, decision.route) {
         (Action::Forward, Some(route)) => forward::forward(
             forward::Incoming {
@@ -166,7 +189,7 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
             &decision,
             out,
         ),
-        (action, _) => {
+        (_, _) => {
             let status = match action {
                 Action::Respond(s) => s,
                 Action::Forward => 404,
@@ -230,6 +253,10 @@ fn health(out: ResponseOutparam, current: &Result<source::Current, source::Unava
                     "sha256": c.loaded.sha256(),
                     "compiled": c.loaded.policy.compiled_from.is_some(),
                     "routes": c.loaded.policy.routes.len(),
+                    "report_only_routes": c.loaded.policy.routes.iter()
+                        .filter(|r| r.cors.mode == cors_gateway_core::policy::Mode::ReportOnly)
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>(),
                 },
                 "last_known_good": c.stale_reason.is_some(),
                 "error": c.stale_reason,
