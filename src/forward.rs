@@ -207,8 +207,11 @@ fn send_upstream_response(
     let mut headers: Vec<(String, Vec<u8>)> = upstream_headers
         .iter()
         .filter(|(n, _)| !drop_response_header(n, &connection, decision.transparent))
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("x-request-id"))
         .cloned()
         .collect();
+    // The gateway's request id (the one in its log) is the response's.
+    headers.push(("x-request-id".into(), crate::log::request_id().into_bytes()));
     headers.extend(
         cors.iter()
             .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),

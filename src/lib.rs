@@ -19,6 +19,7 @@ mod spin;
 
 use cors_gateway_core::headers::{header_block_len, MAX_HEADER_BLOCK_BYTES};
 use cors_gateway_core::path::Target;
+use cors_gateway_core::request_id;
 use cors_gateway_core::{decide, Action, RequestView, HEALTH_PATH};
 use log::log;
 use respond::Head;
@@ -59,10 +60,11 @@ fn method_str(m: &Method) -> &str {
 
 fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
     let method = request.method();
+    let mut headers = request.headers().entries();
+    request_id(&mut headers);
     let Some(path_with_query) = request.path_with_query() else {
         return respond::send(out, Head::new(400, &[], None), b"bad request target\n");
     };
-    let headers = request.headers().entries();
     if header_block_len(&headers) > MAX_HEADER_BLOCK_BYTES {
         return respond::send(
             out,
@@ -210,6 +212,39 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
             respond::send(out, head, body.as_bytes());
         }
     }
+}
+
+/// Keeps the client's `x-request-id` when it is one safe token, else makes
+/// one with `wasi:random` and puts it in `headers` (so the upstream gets it).
+fn request_id(headers: &mut Vec<(String, Vec<u8>)>) {
+    let mut given = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("x-request-id"));
+    let kept = match (given.next(), given.next()) {
+        (Some((_, v)), None) if request_id::is_safe(v) => std::str::from_utf8(v).ok(),
+        _ => None,
+    };
+    let id = match kept {
+        Some(id) => id.to_string(),
+        None => {
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case("x-request-id"));
+            let id = request_id::from_random(&random_bytes());
+            headers.push(("x-request-id".into(), id.clone().into_bytes()));
+            id
+        }
+    };
+    log::set_request_id(id);
+}
+
+#[cfg(target_family = "wasm")]
+fn random_bytes() -> Vec<u8> {
+    wasi::random::random::get_random_bytes(16)
+}
+
+/// Natively (clippy, `cargo test`) there is no WASI host to ask.
+#[cfg(not(target_family = "wasm"))]
+fn random_bytes() -> Vec<u8> {
+    vec![0; 16]
 }
 
 /// An `Origin` for a log line: escaped and cut (see [`log::Value`]).

@@ -2,15 +2,41 @@
 //! when stderr fails (a closed pipe, a host without `-Scli`), and a request
 //! must not die because its log line could not be written.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io::Write;
+
+thread_local! {
+    /// The id of the request this instance is serving (one at a time), for
+    /// every log line and every response.
+    static REQUEST_ID: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Sets the current request's id (see [`cors_gateway_core::request_id`]).
+pub fn set_request_id(id: String) {
+    REQUEST_ID.with(|r| *r.borrow_mut() = id);
+}
+
+/// The current request's id; empty before one is known.
+pub fn request_id() -> String {
+    REQUEST_ID.with(|r| r.borrow().clone())
+}
 
 /// The most bytes of one request value (an `Origin`, a path) in a log line.
 pub const MAX_LOGGED_VALUE: usize = 256;
 
 /// Writes one line; a failure to write is ignored.
 pub fn line(args: fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr().lock(), "{args}");
+    REQUEST_ID.with(|r| {
+        let id = r.borrow();
+        let mut err = std::io::stderr().lock();
+        let _ = if id.is_empty() {
+            writeln!(err, "{args}")
+        } else {
+            // A safe token (checked or made), so it cannot forge a line.
+            writeln!(err, "{args} request_id={id}")
+        };
+    });
 }
 
 /// `log!("...", args)`: one line on stderr that never panics.

@@ -118,3 +118,115 @@ fn health_lists_the_report_only_routes() {
         serde_json::json!(["api"])
     );
 }
+
+fn is_made_id(v: &str) -> bool {
+    v.len() == 32
+        && v.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+#[test]
+fn a_safe_request_id_is_kept_forwarded_returned_and_logged() {
+    let up = Upstream::start();
+    let gw = Gateway::builder().policy(policy(&up.url())).start();
+    let resp = gw.get(
+        "/api/x",
+        &[
+            ("origin", "https://evil.test"),
+            ("x-request-id", "trace-7.a:B_c"),
+        ],
+    );
+    assert_eq!(resp.header("x-request-id"), Some("trace-7.a:B_c"));
+    assert_eq!(
+        resp.all("x-request-id").len(),
+        1,
+        "the upstream's own id is replaced"
+    );
+    let seen = up.last().unwrap();
+    assert_eq!(seen.header("x-request-id"), Some("trace-7.a:B_c"));
+    assert!(
+        gw.logs()
+            .contains("origin-not-allowed request_id=trace-7.a:B_c"),
+        "{}",
+        gw.logs()
+    );
+}
+
+#[test]
+fn an_unsafe_or_missing_request_id_is_replaced_by_a_made_one() {
+    let up = Upstream::start();
+    let gw = Gateway::builder().policy(policy(&up.url())).start();
+    let long = "x".repeat(129);
+    let mut made = Vec::new();
+    for given in ["", "two words", "a\u{e9}", long.as_str()] {
+        let headers: Vec<(&str, &str)> = if given.is_empty() {
+            vec![]
+        } else {
+            vec![("x-request-id", given)]
+        };
+        let resp = gw.get("/api/x", &headers);
+        let id = resp.header("x-request-id").unwrap_or_default().to_string();
+        assert!(is_made_id(&id), "{given:?} -> {id:?}");
+        let seen = up.last().unwrap();
+        let sent: Vec<&str> = seen
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "x-request-id")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(sent, [id.as_str()], "{given:?}");
+        made.push(id);
+    }
+    made.sort();
+    made.dedup();
+    assert_eq!(made.len(), 4, "each made id is new");
+}
+
+#[test]
+fn the_gateways_own_answers_carry_the_request_id() {
+    let up = Upstream::start();
+    let policy = format!(
+        r#"{{"version":1,"cors":{{"allow_origins":["https://app.example.com"]}},
+        "routes":[{{"name":"api","path_prefix":"/api/","upstream":"{}"}},
+                  {{"name":"down","path_prefix":"/down/","upstream":"{}"}}]}}"#,
+        up.url(),
+        testkit::upstream::refused_url()
+    );
+    let gw = Gateway::builder().policy(policy).start();
+    let pre = |origin: &str| {
+        gw.request(
+            "OPTIONS",
+            "/api/x",
+            &[
+                ("origin", origin),
+                ("access-control-request-method", "GET"),
+                ("x-request-id", "r1"),
+            ],
+            Vec::new(),
+        )
+    };
+    let answers = [
+        pre("https://app.example.com"),
+        pre("https://evil.test"),
+        gw.get(
+            "/.well-known/cors-gateway/health",
+            &[("x-request-id", "r1")],
+        ),
+        gw.get("/nowhere", &[("x-request-id", "r1")]),
+        gw.get(
+            "/down/x",
+            &[
+                ("origin", "https://app.example.com"),
+                ("x-request-id", "r1"),
+            ],
+        ),
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [204, 403, 200, 404, 502]);
+    for r in &answers {
+        assert_eq!(r.header("x-request-id"), Some("r1"), "{}", r.status);
+    }
+    // An answer to a request without an id gets a made one.
+    let made = gw.get("/nowhere", &[]);
+    assert!(is_made_id(made.header("x-request-id").unwrap_or_default()));
+}
