@@ -41,6 +41,14 @@ fn drop_response_header(name: &str, connection: &[&[u8]], transparent: bool) -> 
                 || name.eq_ignore_ascii_case("vary")))
 }
 
+/// A `Content-Length` value, for the log.
+pub fn content_length(headers: &[(String, Vec<u8>)]) -> Option<u64> {
+    let (_, v) = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))?;
+    std::str::from_utf8(v).ok()?.trim().parse().ok()
+}
+
 fn connection_values(headers: &[(String, Vec<u8>)]) -> Vec<&[u8]> {
     headers
         .iter()
@@ -229,6 +237,7 @@ fn send_upstream_response(
     let outgoing = OutgoingResponse::new(fields);
     // A new response is a 200 (WASI 0.2's constructor).
     let status = response.status();
+    crate::log::note_upstream(status, content_length(&upstream_headers));
     if status != 200 {
         let _ = outgoing.set_status_code(status);
     }

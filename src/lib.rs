@@ -62,7 +62,25 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
     let method = request.method();
     let mut headers = request.headers().entries();
     request_id(&mut headers);
-    let Some(path_with_query) = request.path_with_query() else {
+    let path_with_query = request.path_with_query();
+    log::begin(log::Record {
+        method: method_str(&method).to_string(),
+        path: log::field(path_with_query.as_deref().unwrap_or("").as_bytes()),
+        bytes_in: forward::content_length(&headers),
+        ..Default::default()
+    });
+    serve(request, out, method, headers, path_with_query);
+    log::finish();
+}
+
+fn serve(
+    request: IncomingRequest,
+    out: ResponseOutparam,
+    method: Method,
+    headers: Vec<(String, Vec<u8>)>,
+    path_with_query: Option<String>,
+) {
+    let Some(path_with_query) = path_with_query else {
         return respond::send(out, Head::new(400, &[], None), b"bad request target\n");
     };
     if header_block_len(&headers) > MAX_HEADER_BLOCK_BYTES {
@@ -123,6 +141,32 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
         view.host = Some(a.as_bytes());
     }
     let mut decision = decide(policy, &view);
+    log::with_record(|r| {
+        r.route = decision.route.map(|route| route.name.clone());
+        r.kind = Some(match decision.kind {
+            cors_gateway_core::Kind::NotCors => "not-cors",
+            cors_gateway_core::Kind::Preflight => "preflight",
+            cors_gateway_core::Kind::Actual => "actual",
+        });
+        r.origin = match view.origin {
+            cors_gateway_core::OriginHeader::Absent => None,
+            cors_gateway_core::OriginHeader::Multiple => Some("<several>".into()),
+            cors_gateway_core::OriginHeader::One(v) => Some(log::field(v)),
+        };
+        r.decision = Some(match (decision.transparent, decision.outcome()) {
+            (true, "allow") => "would-allow",
+            (true, "refuse") => "would-refuse",
+            (_, o) => o,
+        });
+        r.failure = decision.failure.map(|f| f.code());
+        r.mode = Some(
+            decision
+                .route
+                .map_or(policy.defaults.mode, |route| route.cors.mode)
+                .as_str(),
+        );
+        r.policy_sha256 = Some(current.loaded.sha256().to_string());
+    });
 
     if decision.transparent {
         // Report-only: log what would have happened, then forward as if the
@@ -179,18 +223,22 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
         decision.vary = None;
     }
     match (decision.action, decision.route) {
-        (Action::Forward, Some(route)) => forward::forward(
-            forward::Incoming {
-                request,
-                method: method.clone(),
-                path,
-                query: target.query,
-                headers: &headers,
-            },
-            route,
-            &decision,
-            out,
-        ),
+        (Action::Forward, Some(route)) => {
+            let start = monotonic_ns();
+            forward::forward(
+                forward::Incoming {
+                    request,
+                    method: method.clone(),
+                    path,
+                    query: target.query,
+                    headers: &headers,
+                },
+                route,
+                &decision,
+                out,
+            );
+            log::note_upstream_ms(monotonic_ns().saturating_sub(start) / 1_000_000);
+        }
         (_, _) => {
             let status = match action {
                 Action::Respond(s) => s,
@@ -234,6 +282,16 @@ fn request_id(headers: &mut Vec<(String, Vec<u8>)>) {
         }
     };
     log::set_request_id(id);
+}
+
+#[cfg(target_family = "wasm")]
+fn monotonic_ns() -> u64 {
+    wasi::clocks::monotonic_clock::now()
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn monotonic_ns() -> u64 {
+    0
 }
 
 #[cfg(target_family = "wasm")]

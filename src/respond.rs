@@ -85,6 +85,7 @@ pub fn send(out: ResponseOutparam, head: Head<'_>, body: &[u8]) {
             (plain_500_fields(), 500, INTERNAL_ERROR)
         }
     };
+    crate::log::note_status(status);
     let response = OutgoingResponse::new(fields);
     let _ = response.set_status_code(status);
     let Ok(out_body) = response.body() else {

@@ -74,6 +74,8 @@ pub struct Env {
     file: String,
     file_source: String,
     pub access_log: bool,
+    /// `CORS_GATEWAY_LOG=json`: every log line is one JSON object.
+    pub json_log: bool,
 }
 
 /// This instance's [`Env`], read from the environment on first use.
@@ -87,6 +89,7 @@ pub fn env() -> &'static Env {
             file_source: format!("file:{file}"),
             file,
             access_log: std::env::var_os("CORS_GATEWAY_ACCESS_LOG").is_some_and(|v| v == "1"),
+            json_log: std::env::var_os("CORS_GATEWAY_LOG").is_some_and(|v| v == "json"),
         }
     })
 }

@@ -230,3 +230,154 @@ fn the_gateways_own_answers_carry_the_request_id() {
     let made = gw.get("/nowhere", &[]);
     assert!(is_made_id(made.header("x-request-id").unwrap_or_default()));
 }
+
+/// The fields every JSON request line has (README, "Logs").
+const REQUEST_FIELDS: [&str; 17] = [
+    "time",
+    "request_id",
+    "event",
+    "method",
+    "path",
+    "route",
+    "kind",
+    "origin",
+    "decision",
+    "failure",
+    "status",
+    "upstream_status",
+    "upstream_ms",
+    "bytes_in",
+    "bytes_out",
+    "policy_sha256",
+    "mode",
+];
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_documented_fields() {
+    let up = Upstream::start();
+    let doc = policy(&up.url());
+    let gw = Gateway::builder()
+        .policy(doc.clone())
+        .env("CORS_GATEWAY_LOG", "json")
+        .start();
+    let long_origin = format!("https://{}.example", "a".repeat(400));
+    gw.get(
+        "/api/x",
+        &[("origin", "https://evil.test"), ("x-request-id", "j1")],
+    );
+    gw.request(
+        "OPTIONS",
+        "/strict/x",
+        &[
+            ("origin", "https://evil.test"),
+            ("access-control-request-method", "GET"),
+            ("x-request-id", "j2"),
+        ],
+        Vec::new(),
+    );
+    gw.request(
+        "POST",
+        "/api/bytes/1000",
+        &[("x-request-id", "j3")],
+        vec![b'x'; 10],
+    );
+    gw.get(
+        "/api/x",
+        &[("origin", &long_origin), ("x-request-id", "j4")],
+    );
+    // Lines from the component are JSON objects; wasmtime's own are not ours.
+    let logs = gw.logs();
+    // wasmtime serve labels each instance's output (`stderr [N] :: `).
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| l.find('{').map(|i| &l[i..]))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let requests: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["event"] == "request").collect();
+    assert_eq!(requests.len(), 4, "{logs}");
+    for l in &lines {
+        assert!(l["request_id"].is_string() && l["event"].is_string(), "{l}");
+        let time = l["time"].as_str().unwrap_or_default();
+        assert!(
+            time.len() == 24 && time.ends_with('Z') && time.starts_with("20"),
+            "{l}"
+        );
+    }
+    for r in &requests {
+        for f in REQUEST_FIELDS {
+            assert!(r.get(f).is_some(), "{f} missing in {r}");
+        }
+    }
+    let sha = testkit::upstream::sha256_hex(doc.as_bytes());
+    let want = [
+        (
+            "j1",
+            "GET",
+            "/api/x",
+            "api",
+            "actual",
+            "would-refuse",
+            "origin-not-allowed",
+            200,
+            "report-only",
+        ),
+        (
+            "j2",
+            "OPTIONS",
+            "/strict/x",
+            "strict",
+            "preflight",
+            "refuse",
+            "origin-not-allowed",
+            403,
+            "enforce",
+        ),
+        (
+            "j3",
+            "POST",
+            "/api/bytes/1000",
+            "api",
+            "not-cors",
+            "not-cors",
+            "",
+            200,
+            "report-only",
+        ),
+        (
+            "j4",
+            "GET",
+            "/api/x",
+            "api",
+            "actual",
+            "would-refuse",
+            "malformed-origin",
+            200,
+            "report-only",
+        ),
+    ];
+    for (r, (id, method, path, route, kind, decision, failure, status, mode)) in
+        requests.iter().zip(want)
+    {
+        assert_eq!(r["request_id"], id, "{r}");
+        assert_eq!(r["method"], method, "{r}");
+        assert_eq!(r["path"], path, "{r}");
+        assert_eq!(r["route"], route, "{r}");
+        assert_eq!(r["kind"], kind, "{r}");
+        assert_eq!(r["decision"], decision, "{r}");
+        assert_eq!(r["failure"].as_str().unwrap_or(""), failure, "{r}");
+        assert_eq!(r["status"], status, "{r}");
+        assert_eq!(r["mode"], mode, "{r}");
+        assert_eq!(r["policy_sha256"], sha.as_str(), "{r}");
+    }
+    assert_eq!(requests[2]["bytes_in"], 10);
+    assert_eq!(requests[2]["bytes_out"], 1000);
+    assert_eq!(requests[2]["upstream_status"], 200);
+    assert!(requests[2]["upstream_ms"].is_u64());
+    assert_eq!(requests[1]["upstream_status"], serde_json::Value::Null);
+    assert_eq!(
+        requests[3]["origin"].as_str().unwrap().len(),
+        256,
+        "origin cut"
+    );
+}
