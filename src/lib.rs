@@ -168,6 +168,8 @@ fn serve(
         r.policy_sha256 = Some(current.loaded.sha256().to_string());
     });
 
+    candidate(&decision, &view);
+
     if decision.transparent {
         // Report-only: log what would have happened, then forward as if the
         // gateway were not there (nothing added, nothing of the upstream's
@@ -262,6 +264,44 @@ fn serve(
     }
 }
 
+/// Decides the request with the candidate policy too; logs where the two
+/// differ. The candidate never changes the response.
+fn candidate(live: &cors_gateway_core::Decision<'_>, view: &RequestView<'_>) {
+    let source::Candidate::Valid(c) = source::candidate() else {
+        return;
+    };
+    let d = decide(&c.policy, view);
+    let differs = d.differs_from(live);
+    let status = |d: &cors_gateway_core::Decision<'_>| match d.action {
+        Action::Respond(s) => s.to_string(),
+        Action::Forward => "forward".into(),
+    };
+    if differs {
+        log!(
+            "cors-gateway: candidate differs {} {} route={} origin={}: live {} {} {} / candidate {} {} {}",
+            view.method,
+            log::Value(view.path.as_bytes()),
+            live.route.map_or("-", |r| r.name.as_str()),
+            OriginForLog(view.origin),
+            live.outcome(),
+            status(live),
+            live.failure.map_or("-", |f| f.code()),
+            d.outcome(),
+            status(&d),
+            d.failure.map_or("-", |f| f.code()),
+        );
+    }
+    log::with_record(|r| {
+        r.candidate = Some(serde_json::json!({
+            "decision": d.outcome(),
+            "failure": d.failure.map(|f| f.code()),
+            "status": status(&d),
+            "differs": differs,
+            "sha256": c.sha256(),
+        }));
+    });
+}
+
 /// Keeps the client's `x-request-id` when it is one safe token, else makes
 /// one with `wasi:random` and puts it in `headers` (so the upstream gets it).
 fn request_id(headers: &mut Vec<(String, Vec<u8>)>) {
@@ -350,6 +390,11 @@ fn health(out: ResponseOutparam, current: &Result<source::Current, source::Unava
                         .filter(|r| r.cors.mode == cors_gateway_core::policy::Mode::ReportOnly)
                         .map(|r| r.name.as_str())
                         .collect::<Vec<_>>(),
+                },
+                "candidate": match source::candidate() {
+                    source::Candidate::None => serde_json::Value::Null,
+                    source::Candidate::Valid(k) => serde_json::json!({"source": k.source, "sha256": k.sha256()}),
+                    source::Candidate::Invalid { source, reason } => serde_json::json!({"source": source, "error": reason}),
                 },
                 "last_known_good": c.stale_reason.is_some(),
                 "error": c.stale_reason,

@@ -26,6 +26,8 @@ pub struct Record {
     pub mode: Option<&'static str>,
     pub policy_sha256: Option<String>,
     pub bytes_in: Option<u64>,
+    /// The candidate policy's decision, where one is configured.
+    pub candidate: Option<serde_json::Value>,
 }
 
 thread_local! {
@@ -80,7 +82,7 @@ pub fn finish() {
         return;
     };
     let upstream = UPSTREAM.get();
-    let obj = serde_json::json!({
+    let mut obj = serde_json::json!({
         "event": "request",
         "method": rec.method,
         "path": rec.path,
@@ -97,6 +99,9 @@ pub fn finish() {
         "policy_sha256": rec.policy_sha256,
         "mode": rec.mode,
     });
+    if let (Some(c), Some(map)) = (rec.candidate, obj.as_object_mut()) {
+        map.insert("candidate".into(), c);
+    }
     write_json(obj);
 }
 

@@ -381,3 +381,111 @@ fn json_logs_are_one_object_per_line_with_the_documented_fields() {
         "origin cut"
     );
 }
+
+/// The live policy allows app.example.com; the candidate allows only
+/// new.example.com (and, on `api`, PUT as well).
+fn live_and_candidate(upstream: &str) -> (String, String) {
+    let doc = |origin: &str, methods: &str| {
+        format!(
+            r#"{{"version":1,"cors":{{"allow_origins":["{origin}"],"allow_methods":[{methods}]}},
+            "routes":[{{"name":"api","path_prefix":"/api/","upstream":"{upstream}"}}]}}"#
+        )
+    };
+    (
+        doc("https://app.example.com", r#""GET""#),
+        doc("https://new.example.com", r#""GET","PUT""#),
+    )
+}
+
+fn candidate_requests(gw: &Gateway) -> Vec<(u16, std::collections::BTreeMap<String, String>)> {
+    let pre = |origin: &str, method: &str| {
+        gw.request(
+            "OPTIONS",
+            "/api/x",
+            &[
+                ("origin", origin),
+                ("access-control-request-method", method),
+            ],
+            Vec::new(),
+        )
+    };
+    [
+        gw.get("/api/x", &[("origin", "https://app.example.com")]),
+        gw.get("/api/x", &[("origin", "https://new.example.com")]),
+        gw.get("/api/x", &[]),
+        pre("https://app.example.com", "GET"),
+        pre("https://new.example.com", "PUT"),
+        pre("https://other.example.com", "GET"),
+    ]
+    .into_iter()
+    .map(|r| (r.status, r.cors()))
+    .collect()
+}
+
+#[test]
+fn a_candidate_logs_exactly_the_differing_requests_and_changes_no_response() {
+    let up = Upstream::start();
+    let (live, cand) = live_and_candidate(&up.url());
+    let plain = Gateway::builder().policy(live.clone()).start();
+    let want = candidate_requests(&plain);
+    let gw = Gateway::builder()
+        .policy(live)
+        .env("CORS_POLICY_CANDIDATE", &cand)
+        .start();
+    assert_eq!(
+        candidate_requests(&gw),
+        want,
+        "the candidate changed a response"
+    );
+    let logs = gw.logs();
+    let differs: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("candidate differs"))
+        .map(|l| l.split("candidate differs ").nth(1).unwrap_or(""))
+        .map(|l| l.split(" request_id=").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        differs,
+        [
+            "GET \"/api/x\" route=api origin=\"https://app.example.com\": live allow forward - / candidate refuse 403 origin-not-allowed",
+            "GET \"/api/x\" route=api origin=\"https://new.example.com\": live refuse 403 origin-not-allowed / candidate allow forward -",
+            "OPTIONS \"/api/x\" route=api origin=\"https://app.example.com\": live allow 204 - / candidate refuse 403 origin-not-allowed",
+            "OPTIONS \"/api/x\" route=api origin=\"https://new.example.com\": live refuse 403 origin-not-allowed / candidate allow 204 -",
+        ],
+        "{logs}"
+    );
+    let health = gw.get("/.well-known/cors-gateway/health", &[]).json();
+    assert_eq!(health["candidate"]["source"], "env:CORS_POLICY_CANDIDATE");
+    assert_eq!(
+        health["candidate"]["sha256"],
+        testkit::upstream::sha256_hex(cand.as_bytes()).as_str()
+    );
+}
+
+#[test]
+fn an_invalid_candidate_changes_nothing_and_is_logged() {
+    let up = Upstream::start();
+    let (live, _) = live_and_candidate(&up.url());
+    let plain = Gateway::builder().policy(live.clone()).start();
+    let want = candidate_requests(&plain);
+    let gw = Gateway::builder()
+        .policy(live)
+        .env(
+            "CORS_POLICY_CANDIDATE",
+            r#"{"version":1,"cors":{"alow_origins":[]},"routes":[]}"#,
+        )
+        .start();
+    assert_eq!(candidate_requests(&gw), want);
+    let logs = gw.logs();
+    assert!(
+        logs.contains("candidate policy from env:CORS_POLICY_CANDIDATE is invalid and ignored"),
+        "{logs}"
+    );
+    assert!(!logs.contains("candidate differs"), "{logs}");
+    let health = gw.get("/.well-known/cors-gateway/health", &[]).json();
+    assert_eq!(health["status"], "ok");
+    assert!(health["candidate"]["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("alow_origins"));
+}
