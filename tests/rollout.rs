@@ -489,3 +489,25 @@ fn an_invalid_candidate_changes_nothing_and_is_logged() {
         .unwrap_or("")
         .contains("alow_origins"));
 }
+
+#[test]
+fn a_candidate_is_compared_with_a_report_only_policys_would_be_decision() {
+    let up = Upstream::start();
+    let (live, cand) = live_and_candidate(&up.url());
+    // The same policy, enforced: only the mode differs, so nothing is logged.
+    let live = live.replacen(
+        r#""allow_methods""#,
+        r#""mode":"report-only","allow_methods""#,
+        1,
+    );
+    let cand_same = cand.replace("https://new.example.com", "https://app.example.com");
+    let gw = Gateway::builder()
+        .policy(live)
+        .env("CORS_POLICY_CANDIDATE", &cand_same)
+        .start();
+    gw.get("/api/x", &[("origin", "https://app.example.com")]);
+    gw.get("/api/x", &[("origin", "https://evil.test")]);
+    let logs = gw.logs();
+    assert!(logs.contains("report-only would-refuse"), "{logs}");
+    assert!(!logs.contains("candidate differs"), "{logs}");
+}

@@ -260,12 +260,13 @@ impl Decision<'_> {
 
     /// Whether two decisions (say, the live and the candidate policy's) would
     /// answer the client differently: another action, failure or header.
+    /// The mode is not compared: a report-only policy's would-be decision is
+    /// what a candidate is held against.
     pub fn differs_from(&self, other: &Decision<'_>) -> bool {
         self.action != other.action
             || self.failure.map(|f| f.code()) != other.failure.map(|f| f.code())
             || self.vary != other.vary
             || !self.headers().eq(other.headers())
-            || self.transparent != other.transparent
     }
 
     /// Every header the gateway adds (CORS headers, then `Vary`).
