@@ -511,3 +511,33 @@ fn a_candidate_is_compared_with_a_report_only_policys_would_be_decision() {
     assert!(logs.contains("report-only would-refuse"), "{logs}");
     assert!(!logs.contains("candidate differs"), "{logs}");
 }
+
+#[test]
+fn json_request_lines_carry_the_candidates_decision() {
+    let up = Upstream::start();
+    let (live, cand) = live_and_candidate(&up.url());
+    let gw = Gateway::builder()
+        .policy(live)
+        .env("CORS_POLICY_CANDIDATE", &cand)
+        .env("CORS_GATEWAY_LOG", "json")
+        .start();
+    gw.get("/api/x", &[("origin", "https://app.example.com")]);
+    gw.get("/api/x", &[]);
+    let logs = gw.logs();
+    let requests: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| l.find('{').map(|i| &l[i..]))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["event"] == "request")
+        .collect();
+    assert_eq!(requests.len(), 2, "{logs}");
+    let sha = testkit::upstream::sha256_hex(cand.as_bytes());
+    assert_eq!(
+        requests[0]["candidate"],
+        serde_json::json!({"decision": "refuse", "failure": "origin-not-allowed", "status": "403", "differs": true, "sha256": sha})
+    );
+    assert_eq!(
+        requests[1]["candidate"],
+        serde_json::json!({"decision": "not-cors", "failure": null, "status": "forward", "differs": false, "sha256": sha})
+    );
+}
