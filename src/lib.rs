@@ -19,6 +19,7 @@ mod spin;
 
 use cors_gateway_core::headers::{header_block_len, MAX_HEADER_BLOCK_BYTES};
 use cors_gateway_core::path::Target;
+use cors_gateway_core::request_id;
 use cors_gateway_core::{decide, Action, RequestView, HEALTH_PATH};
 use log::log;
 use respond::Head;
@@ -59,10 +60,32 @@ fn method_str(m: &Method) -> &str {
 
 fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
     let method = request.method();
-    let Some(path_with_query) = request.path_with_query() else {
+    let mut headers = request.headers().entries();
+    request_id(&mut headers);
+    let path_with_query = request.path_with_query();
+    log::begin(log::Record {
+        method: method_str(&method).to_string(),
+        path: log::field(path_with_query.as_deref().unwrap_or("").as_bytes()),
+        bytes_in: match cors_gateway_core::forwarding::framing(&headers) {
+            Ok(cors_gateway_core::forwarding::Framing::Length(n)) => Some(n),
+            _ => None,
+        },
+        ..Default::default()
+    });
+    serve(request, out, method, headers, path_with_query);
+    log::finish();
+}
+
+fn serve(
+    request: IncomingRequest,
+    out: ResponseOutparam,
+    method: Method,
+    headers: Vec<(String, Vec<u8>)>,
+    path_with_query: Option<String>,
+) {
+    let Some(path_with_query) = path_with_query else {
         return respond::send(out, Head::new(400, &[], None), b"bad request target\n");
     };
-    let headers = request.headers().entries();
     if header_block_len(&headers) > MAX_HEADER_BLOCK_BYTES {
         return respond::send(
             out,
@@ -120,9 +143,54 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
     if let Some(a) = &authority {
         view.host = Some(a.as_bytes());
     }
-    let decision = decide(policy, &view);
+    let mut decision = decide(policy, &view);
+    log::with_record(|r| {
+        r.route = decision.route.map(|route| route.name.clone());
+        r.kind = Some(match decision.kind {
+            cors_gateway_core::Kind::NotCors => "not-cors",
+            cors_gateway_core::Kind::Preflight => "preflight",
+            cors_gateway_core::Kind::Actual => "actual",
+        });
+        r.origin = match view.origin {
+            cors_gateway_core::OriginHeader::Absent => None,
+            cors_gateway_core::OriginHeader::Multiple => Some("<several>".into()),
+            cors_gateway_core::OriginHeader::One(v) => Some(log::field(v)),
+        };
+        r.decision = Some(match (decision.transparent, decision.outcome()) {
+            (true, "allow") => "would-allow",
+            (true, "refuse") => "would-refuse",
+            (_, o) => o,
+        });
+        r.failure = decision.failure.map(|f| f.code());
+        r.mode = Some(
+            decision
+                .route
+                .map_or(policy.defaults.mode, |route| route.cors.mode)
+                .as_str(),
+        );
+        r.policy_sha256 = Some(current.loaded.sha256().to_string());
+    });
 
-    if let Some(f) = decision.failure {
+    candidate(&decision, &view);
+
+    if decision.transparent {
+        // Report-only: log what would have happened, then forward as if the
+        // gateway were not there (nothing added, nothing of the upstream's
+        // CORS headers removed).
+        log!(
+            "cors-gateway: report-only would-{} {} {} {} route={} origin={}: {}",
+            decision.outcome(),
+            match decision.action {
+                Action::Respond(s) => s.to_string(),
+                Action::Forward => "forward".into(),
+            },
+            view.method,
+            log::Value(view.path.as_bytes()),
+            decision.route.map_or("-", |r| r.name.as_str()),
+            OriginForLog(view.origin),
+            decision.failure.map_or("-", |f| f.code()),
+        );
+    } else if let Some(f) = decision.failure {
         log!(
             "cors-gateway: {} {} {} route={} origin={}: {} ({})",
             match decision.action {
@@ -153,20 +221,30 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
         );
     }
 
+    let action = decision.action;
+    if decision.transparent {
+        decision.action = Action::Forward;
+        decision.grant = None;
+        decision.vary = None;
+    }
     match (decision.action, decision.route) {
-        (Action::Forward, Some(route)) => forward::forward(
-            forward::Incoming {
-                request,
-                method: method.clone(),
-                path,
-                query: target.query,
-                headers: &headers,
-            },
-            route,
-            &decision,
-            out,
-        ),
-        (action, _) => {
+        (Action::Forward, Some(route)) => {
+            let start = monotonic_ns();
+            forward::forward(
+                forward::Incoming {
+                    request,
+                    method: method.clone(),
+                    path,
+                    query: target.query,
+                    headers: &headers,
+                },
+                route,
+                &decision,
+                out,
+            );
+            log::note_upstream_ms(monotonic_ns().saturating_sub(start) / 1_000_000);
+        }
+        (_, _) => {
             let status = match action {
                 Action::Respond(s) => s,
                 Action::Forward => 404,
@@ -187,6 +265,87 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
             respond::send(out, head, body.as_bytes());
         }
     }
+}
+
+/// Decides the request with the candidate policy too; logs where the two
+/// differ. The candidate never changes the response.
+fn candidate(live: &cors_gateway_core::Decision<'_>, view: &RequestView<'_>) {
+    let source::Candidate::Valid(c) = source::candidate() else {
+        return;
+    };
+    let d = decide(&c.policy, view);
+    let differs = d.differs_from(live);
+    let status = |d: &cors_gateway_core::Decision<'_>| match d.action {
+        Action::Respond(s) => s.to_string(),
+        Action::Forward => "forward".into(),
+    };
+    if differs {
+        log!(
+            "cors-gateway: candidate differs {} {} route={} origin={}: live {} {} {} / candidate {} {} {}",
+            view.method,
+            log::Value(view.path.as_bytes()),
+            live.route.map_or("-", |r| r.name.as_str()),
+            OriginForLog(view.origin),
+            live.outcome(),
+            status(live),
+            live.failure.map_or("-", |f| f.code()),
+            d.outcome(),
+            status(&d),
+            d.failure.map_or("-", |f| f.code()),
+        );
+    }
+    log::with_record(|r| {
+        r.candidate = Some(serde_json::json!({
+            "decision": d.outcome(),
+            "failure": d.failure.map(|f| f.code()),
+            "status": status(&d),
+            "differs": differs,
+            "sha256": c.sha256(),
+        }));
+    });
+}
+
+/// Keeps the client's `x-request-id` when it is one safe token, else makes
+/// one with `wasi:random` and puts it in `headers` (so the upstream gets it).
+fn request_id(headers: &mut Vec<(String, Vec<u8>)>) {
+    let mut given = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("x-request-id"));
+    let kept = match (given.next(), given.next()) {
+        (Some((_, v)), None) if request_id::is_safe(v) => std::str::from_utf8(v).ok(),
+        _ => None,
+    };
+    let id = match kept {
+        Some(id) => id.to_string(),
+        None => {
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case("x-request-id"));
+            let id = request_id::from_random(&random_bytes());
+            headers.push(("x-request-id".into(), id.clone().into_bytes()));
+            id
+        }
+    };
+    log::set_request_id(id);
+}
+
+#[cfg(target_family = "wasm")]
+fn monotonic_ns() -> u64 {
+    wasi::clocks::monotonic_clock::now()
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn monotonic_ns() -> u64 {
+    0
+}
+
+#[cfg(target_family = "wasm")]
+fn random_bytes() -> Vec<u8> {
+    wasi::random::random::get_random_bytes(16)
+}
+
+/// Natively (clippy, `cargo test`) there is no WASI host to ask.
+#[cfg(not(target_family = "wasm"))]
+fn random_bytes() -> Vec<u8> {
+    vec![0; 16]
 }
 
 /// An `Origin` for a log line: escaped and cut (see [`log::Value`]).
@@ -230,6 +389,15 @@ fn health(out: ResponseOutparam, current: &Result<source::Current, source::Unava
                     "sha256": c.loaded.sha256(),
                     "compiled": c.loaded.policy.compiled_from.is_some(),
                     "routes": c.loaded.policy.routes.len(),
+                    "report_only_routes": c.loaded.policy.routes.iter()
+                        .filter(|r| r.cors.mode == cors_gateway_core::policy::Mode::ReportOnly)
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>(),
+                },
+                "candidate": match source::candidate() {
+                    source::Candidate::None => serde_json::Value::Null,
+                    source::Candidate::Valid(k) => serde_json::json!({"source": k.source, "sha256": k.sha256()}),
+                    source::Candidate::Invalid { source, reason } => serde_json::json!({"source": source, "error": reason}),
                 },
                 "last_known_good": c.stale_reason.is_some(),
                 "error": c.stale_reason,

@@ -2,15 +2,195 @@
 //! when stderr fails (a closed pipe, a host without `-Scli`), and a request
 //! must not die because its log line could not be written.
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::Write;
+
+thread_local! {
+    /// The id of the request this instance is serving (one at a time), for
+    /// every log line and every response.
+    static REQUEST_ID: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// What the JSON request line reports of the current request, filled in as
+/// the request is served.
+#[derive(Default)]
+pub struct Record {
+    pub method: String,
+    pub path: String,
+    pub route: Option<String>,
+    pub kind: Option<&'static str>,
+    pub origin: Option<String>,
+    pub decision: Option<&'static str>,
+    pub failure: Option<&'static str>,
+    pub mode: Option<&'static str>,
+    pub policy_sha256: Option<String>,
+    pub bytes_in: Option<u64>,
+    /// The candidate policy's decision, where one is configured.
+    pub candidate: Option<serde_json::Value>,
+}
+
+thread_local! {
+    static RECORD: RefCell<Option<Record>> = const { RefCell::new(None) };
+    static STATUS: Cell<Option<u16>> = const { Cell::new(None) };
+    static UPSTREAM: Cell<Option<(u16, Option<u64>)>> = const { Cell::new(None) };
+    static UPSTREAM_MS: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// How long forwarding took, from sending the request to the response's end.
+pub fn note_upstream_ms(ms: u64) {
+    UPSTREAM_MS.set(Some(ms));
+}
+
+/// Whether lines are JSON (`CORS_GATEWAY_LOG=json`, read once per instance).
+pub fn json() -> bool {
+    crate::source::env().json_log
+}
+
+/// Starts the current request's record (JSON mode only: costs nothing otherwise).
+pub fn begin(record: Record) {
+    STATUS.set(None);
+    UPSTREAM.set(None);
+    UPSTREAM_MS.set(None);
+    RECORD.with(|r| *r.borrow_mut() = json().then_some(record));
+}
+
+/// Updates the current request's record, if one is kept.
+pub fn with_record(f: impl FnOnce(&mut Record)) {
+    RECORD.with(|r| {
+        if let Some(rec) = r.borrow_mut().as_mut() {
+            f(rec);
+        }
+    });
+}
+
+/// The status sent to the client.
+pub fn note_status(status: u16) {
+    STATUS.set(Some(status));
+}
+
+/// The upstream's status and the length of its body, where it says.
+pub fn note_upstream(status: u16, content_length: Option<u64>) {
+    STATUS.set(Some(status));
+    UPSTREAM.set(Some((status, content_length)));
+}
+
+/// Writes the current request's JSON line (event `request`), once.
+pub fn finish() {
+    let upstream_ms = UPSTREAM_MS.get();
+    let Some(rec) = RECORD.with(|r| r.borrow_mut().take()) else {
+        return;
+    };
+    let upstream = UPSTREAM.get();
+    let mut obj = serde_json::json!({
+        "event": "request",
+        "method": rec.method,
+        "path": rec.path,
+        "route": rec.route,
+        "kind": rec.kind,
+        "origin": rec.origin,
+        "decision": rec.decision,
+        "failure": rec.failure,
+        "status": STATUS.get(),
+        "upstream_status": upstream.map(|u| u.0),
+        "upstream_ms": upstream.and(upstream_ms),
+        "bytes_in": rec.bytes_in,
+        "bytes_out": upstream.and_then(|u| u.1),
+        "policy_sha256": rec.policy_sha256,
+        "mode": rec.mode,
+    });
+    if let (Some(c), Some(map)) = (rec.candidate, obj.as_object_mut()) {
+        map.insert("candidate".into(), c);
+    }
+    write_json(obj);
+}
+
+/// A request value for a JSON field: lossy UTF-8, cut at [`MAX_LOGGED_VALUE`].
+pub fn field(v: &[u8]) -> String {
+    let shown = &v[..v.len().min(MAX_LOGGED_VALUE)];
+    String::from_utf8_lossy(shown).into_owned()
+}
+
+fn write_json(mut obj: serde_json::Value) {
+    if let Some(map) = obj.as_object_mut() {
+        map.insert(
+            "time".into(),
+            now().map_or(serde_json::Value::Null, Into::into),
+        );
+        map.insert("request_id".into(), request_id().into());
+    }
+    // One write per line: a host that labels or interleaves its instances'
+    // output (wasmtime serve's `stderr [N] ::`) does so per write.
+    let mut text = obj.to_string();
+    text.push('\n');
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// The host's wall clock in RFC 3339 (UTC, milliseconds), where it gives one.
+#[cfg(target_family = "wasm")]
+fn now() -> Option<String> {
+    let t = wasi::clocks::wall_clock::now();
+    Some(rfc3339(t.seconds, t.nanoseconds / 1_000_000))
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn now() -> Option<String> {
+    None
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DDThh:mm:ss.mmmZ` (proleptic
+/// Gregorian calendar; days counted in 400-year eras).
+#[cfg_attr(not(target_family = "wasm"), allow(dead_code))]
+fn rfc3339(secs: u64, millis: u32) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Sets the current request's id (see [`cors_gateway_core::request_id`]).
+pub fn set_request_id(id: String) {
+    REQUEST_ID.with(|r| *r.borrow_mut() = id);
+}
+
+/// The current request's id; empty before one is known.
+pub fn request_id() -> String {
+    REQUEST_ID.with(|r| r.borrow().clone())
+}
 
 /// The most bytes of one request value (an `Origin`, a path) in a log line.
 pub const MAX_LOGGED_VALUE: usize = 256;
 
 /// Writes one line; a failure to write is ignored.
 pub fn line(args: fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr().lock(), "{args}");
+    if json() {
+        let message = args.to_string();
+        let message = message.strip_prefix("cors-gateway: ").unwrap_or(&message);
+        return write_json(serde_json::json!({"event": "message", "message": message}));
+    }
+    REQUEST_ID.with(|r| {
+        let id = r.borrow();
+        let mut err = std::io::stderr().lock();
+        let _ = if id.is_empty() {
+            writeln!(err, "{args}")
+        } else {
+            // A safe token (checked or made), so it cannot forge a line.
+            writeln!(err, "{args} request_id={id}")
+        };
+    });
 }
 
 /// `log!("...", args)`: one line on stderr that never panics.
@@ -31,5 +211,19 @@ impl fmt::Display for Value<'_> {
             write!(f, "…({} bytes)", self.0.len())?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(super::rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        // date -u -d @1796169600 → 2026-12-02 00:00:00
+        assert_eq!(
+            super::rfc3339(1_796_169_600 + 3661, 5),
+            "2026-12-02T01:01:01.005Z"
+        );
+        assert_eq!(super::rfc3339(951_782_400, 999), "2000-02-29T00:00:00.999Z");
     }
 }

@@ -64,6 +64,10 @@ fn is_bodyless(status: u16) -> bool {
 pub fn send(out: ResponseOutparam, head: Head<'_>, body: &[u8]) {
     let status = head.status;
     let mut headers = head.headers;
+    let id = crate::log::request_id();
+    if !id.is_empty() {
+        headers.push(("x-request-id".into(), id.into_bytes()));
+    }
     let body = if is_bodyless(status) { &[][..] } else { body };
     if !body.is_empty() && !headers.iter().any(|(n, _)| n == "content-type") {
         headers.push(("content-type".into(), b"text/plain; charset=utf-8".to_vec()));
@@ -81,6 +85,7 @@ pub fn send(out: ResponseOutparam, head: Head<'_>, body: &[u8]) {
             (plain_500_fields(), 500, INTERNAL_ERROR)
         }
     };
+    crate::log::note_status(status);
     let response = OutgoingResponse::new(fields);
     let _ = response.set_status_code(status);
     let Ok(out_body) = response.body() else {

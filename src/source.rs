@@ -43,8 +43,68 @@ pub struct Unavailable {
     pub reason: String,
 }
 
+/// The last valid candidate, or the bytes of the last refused one.
+type CandidateCache = Option<Result<Rc<Loaded>, Arc<Vec<u8>>>>;
+
 thread_local! {
     static CACHE: RefCell<Option<Rc<Loaded>>> = const { RefCell::new(None) };
+    /// The candidate policy: the last valid one, or the bytes last refused
+    /// (so an invalid candidate is logged once per version, not per request).
+    static CANDIDATE: RefCell<CandidateCache> = const { RefCell::new(None) };
+}
+
+/// The candidate policy (decided beside the live one, never enforced).
+pub enum Candidate {
+    /// None is configured.
+    None,
+    Valid(Rc<Loaded>),
+    /// Configured but unreadable or invalid: ignored.
+    Invalid {
+        source: String,
+        reason: String,
+    },
+}
+
+/// The portable candidate: `CORS_POLICY_CANDIDATE` (the JSON itself), else the
+/// file named by `CORS_POLICY_CANDIDATE_FILE`. Read whole on every request
+/// (only while one is configured): the stamp cache watches the live file.
+pub fn candidate() -> Candidate {
+    let env = env();
+    let (source, bytes) = match (&env.candidate, &env.candidate_file) {
+        (Some(json), _) => ("env:CORS_POLICY_CANDIDATE".to_string(), Arc::clone(json)),
+        (None, Some(file)) => match std::fs::read(file) {
+            Ok(b) => (format!("file:{file}"), Arc::new(b)),
+            Err(e) => {
+                return Candidate::Invalid {
+                    source: format!("file:{file}"),
+                    reason: format!("cannot read {file}: {e}"),
+                }
+            }
+        },
+        (None, None) => return Candidate::None,
+    };
+    let cached = CANDIDATE.with(|c| c.borrow().clone());
+    match &cached {
+        Some(Ok(c)) if *c.raw == *bytes && c.source == source => {
+            return Candidate::Valid(c.clone())
+        }
+        _ => {}
+    }
+    match parse(&bytes) {
+        Ok(policy) => {
+            let loaded = Loaded::new(policy, source, bytes);
+            CANDIDATE.with(|c| *c.borrow_mut() = Some(Ok(loaded.clone())));
+            Candidate::Valid(loaded)
+        }
+        Err(reason) => {
+            let seen = matches!(&cached, Some(Err(b)) if **b == *bytes);
+            if !seen {
+                log!("cors-gateway: ERROR candidate policy from {source} is invalid and ignored: {reason}");
+                CANDIDATE.with(|c| *c.borrow_mut() = Some(Err(bytes)));
+            }
+            Candidate::Invalid { source, reason }
+        }
+    }
 }
 
 /// Reads one candidate source. `Ok(None)`: this source is not configured.
@@ -74,6 +134,10 @@ pub struct Env {
     file: String,
     file_source: String,
     pub access_log: bool,
+    /// `CORS_GATEWAY_LOG=json`: every log line is one JSON object.
+    pub json_log: bool,
+    candidate: Option<Arc<Vec<u8>>>,
+    candidate_file: Option<String>,
 }
 
 /// This instance's [`Env`], read from the environment on first use.
@@ -87,6 +151,10 @@ pub fn env() -> &'static Env {
             file_source: format!("file:{file}"),
             file,
             access_log: std::env::var_os("CORS_GATEWAY_ACCESS_LOG").is_some_and(|v| v == "1"),
+            json_log: std::env::var_os("CORS_GATEWAY_LOG").is_some_and(|v| v == "json"),
+            candidate: std::env::var_os("CORS_POLICY_CANDIDATE")
+                .map(|v| Arc::new(v.into_encoded_bytes())),
+            candidate_file: std::env::var("CORS_POLICY_CANDIDATE_FILE").ok(),
         }
     })
 }

@@ -12,6 +12,9 @@
 //! a lower one (that could silently widen access): the gateway serves the last
 //! good policy, which the store keeps because Spin starts an instance per
 //! request and the instance cache alone would forget it.
+//!
+//! The candidate policy is read from the portable sources in this build too
+//! (`CORS_POLICY_CANDIDATE`, `CORS_POLICY_CANDIDATE_FILE`: see `source::candidate`).
 
 use crate::log::log;
 use crate::source::{self, Keeper, Loaded, RawSource};

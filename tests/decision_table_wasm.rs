@@ -39,8 +39,26 @@ fn every_case_against_wasmtime_serve() {
             let forwarded = upstream.count() > before;
             let mut want: BTreeMap<String, String> =
                 serde_json::from_value(case["cors"].clone()).unwrap();
-            let expect_forward = case["status"] == "forward";
-            if expect_forward {
+            // A report-only row is forwarded untouched: the upstream's own
+            // CORS headers and `Vary` (testkit's upstream sends these) come
+            // back, nothing added.
+            let transparent = case["transparent"].as_bool().unwrap_or(false);
+            if transparent {
+                want = [
+                    (
+                        "access-control-allow-origin",
+                        "https://upstream-chose-this.example",
+                    ),
+                    ("access-control-allow-credentials", "true"),
+                    ("access-control-expose-headers", "x-upstream-secret"),
+                    ("vary", "Accept-Encoding"),
+                ]
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            }
+            let expect_forward = transparent || case["status"] == "forward";
+            if expect_forward && !transparent {
                 // The upstream answers 200 with `Vary: Accept-Encoding`, merged.
                 let merged =
                     merge_vary(&[b"Accept-Encoding"], want.get("vary").map(String::as_str));

@@ -384,6 +384,7 @@ type RawAnswer = (
     Vec<(String, String)>,
     Option<String>,
     Option<String>,
+    bool,
 );
 
 fn decide_raw(
@@ -397,6 +398,7 @@ fn decide_raw(
     let view = RequestView::from_headers(method, &target.path, headers, &mut scratch);
     let d = decide(policy, &view);
     let (status, failure, out) = answer(&d);
+    let transparent = d.transparent;
     let upstream = match (d.action, d.route) {
         (Action::Forward, Some(r)) => Some(format!(
             "{}://{}{}",
@@ -412,6 +414,7 @@ fn decide_raw(
         out,
         d.route.map(|r| r.name.clone()),
         upstream,
+        transparent,
     )
 }
 
@@ -427,8 +430,10 @@ fn explain_raw(
         Err(code) => return code,
     };
     let headers: Vec<(String, String)> = request_headers.iter().map(|h| split_header(h)).collect();
-    let (status, failure, out, route, upstream) = decide_raw(&policy, method, path, &headers);
+    let (status, failure, out, route, upstream, transparent) =
+        decide_raw(&policy, method, path, &headers);
     let doc = json!({"route": route, "status": status, "failure": failure, "upstream": upstream,
+                     "transparent": transparent,
                      "headers": out.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>()});
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
@@ -439,6 +444,9 @@ fn explain_raw(
             );
             if let Some(f) = failure {
                 println!("  failed check: {f}");
+            }
+            if transparent {
+                println!("  report-only: forwarded untouched; the above is only logged");
             }
             if let Some(u) = &upstream {
                 println!("  forwarded to {u}");

@@ -321,7 +321,9 @@ fn explain_decides_as_the_gateway_for_every_table_case() {
         let upstream_ok = case.get("upstream_path").is_none_or(|p| {
             v["upstream"].as_str() == Some(&format!("http://127.0.0.1:9{}", p.as_str().unwrap()))
         });
+        let transparent = case["transparent"].as_bool().unwrap_or(false);
         if v["status"] != case["status"]
+            || v["transparent"] != transparent
             || v["failure"] != case["failure"]
             || headers != want
             || !upstream_ok

@@ -8,7 +8,7 @@
 use crate::headers::{is_safelisted_method, is_token, parse_request_header_list, HeaderListError};
 use crate::origin::{parse_origin, OriginMatch, OriginParts, MAX_ORIGIN_LEN};
 use crate::path::{self, PathIssue};
-use crate::policy::{CorsConfig, OnDisallowed, Policy, Route};
+use crate::policy::{CorsConfig, Mode, OnDisallowed, Policy, Route};
 use std::fmt;
 
 /// `Vary` on every answer to an `OPTIONS` request, preflight or not, allowed
@@ -239,9 +239,36 @@ pub struct Decision<'a> {
     pub grant: Option<Grant<'a>>,
     /// Value to merge into the response's `Vary`.
     pub vary: Option<&'static str>,
+    /// The route is in `"mode": "report-only"` and the request passed the
+    /// boundary checks: the host forwards it untouched (no CORS header
+    /// added, none of the upstream's removed), and every other field is the
+    /// decision the gateway *would* have made, for the log.
+    pub transparent: bool,
 }
 
 impl Decision<'_> {
+    /// The decision in one word, for logs and `report`: `allow` (CORS access
+    /// granted), `refuse` (refused or not granted, with a failure), or
+    /// `not-cors` (no `Origin`, nothing to grant).
+    pub fn outcome(&self) -> &'static str {
+        match (self.failure, self.kind) {
+            (Some(_), _) => "refuse",
+            (None, Kind::NotCors) => "not-cors",
+            (None, _) => "allow",
+        }
+    }
+
+    /// Whether two decisions (say, the live and the candidate policy's) would
+    /// answer the client differently: another action, failure or header.
+    /// The mode is not compared: a report-only policy's would-be decision is
+    /// what a candidate is held against.
+    pub fn differs_from(&self, other: &Decision<'_>) -> bool {
+        self.action != other.action
+            || self.failure.map(|f| f.code()) != other.failure.map(|f| f.code())
+            || self.vary != other.vary
+            || !self.headers().eq(other.headers())
+    }
+
     /// Every header the gateway adds (CORS headers, then `Vary`).
     pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
         self.grant
@@ -303,6 +330,7 @@ pub fn decide<'a>(policy: &'a Policy, req: &RequestView<'a>) -> Decision<'a> {
         failure: None,
         grant: None,
         vary,
+        transparent: false,
     };
     let refuse = |mut d: Decision<'a>, status: u16, failure: Failure<'a>| {
         d.action = Action::Respond(status);
@@ -321,6 +349,8 @@ pub fn decide<'a>(policy: &'a Policy, req: &RequestView<'a>) -> Decision<'a> {
     if crate::is_reserved_path(req.path) {
         return refuse(d, 404, Failure::ReservedPath);
     }
+    // Past the boundary checks, which report-only never relaxes.
+    d.transparent = route.is_some_and(|r| r.cors.mode == Mode::ReportOnly);
     let (origin_str, parts) = match origin {
         Origin::Absent => {
             return match route {

@@ -246,10 +246,15 @@ pub fn response_has_body(method_is_head: bool, status: u16) -> bool {
 /// `Trailer`), every `Access-Control-*` (the policy is the only authority)
 /// and `Vary` (merged by the caller) are dropped, `Content-Length` of a 204 /
 /// 1xx too (RFC 9110 §8.6 forbids it there), and `Via` is appended to.
+/// `transparent` (a report-only route): the upstream's own CORS headers and
+/// `Vary` are kept, as if the gateway were not there. The upstream's
+/// `x-request-id` is always dropped: the gateway's (the one in its log) is
+/// the response's.
 pub fn response_headers<N: AsRef<str>>(
     headers: &[(N, Vec<u8>)],
     status: u16,
     opts: &ForwardOptions,
+    transparent: bool,
 ) -> Vec<(String, Vec<u8>)> {
     let connection = connection_values(headers);
     let no_length = status == 204 || (100..200).contains(&status);
@@ -257,10 +262,13 @@ pub fn response_headers<N: AsRef<str>>(
         .iter()
         .filter(|(n, _)| {
             let n = n.as_ref();
+            let cors = n
+                .get(..15)
+                .is_some_and(|p| p.eq_ignore_ascii_case("access-control-"))
+                || n.eq_ignore_ascii_case("vary");
             !(is_hop(n, &connection)
-                || n.get(..15)
-                    .is_some_and(|p| p.eq_ignore_ascii_case("access-control-"))
-                || n.eq_ignore_ascii_case("vary")
+                || (cors && !transparent)
+                || n.eq_ignore_ascii_case("x-request-id")
                 || (no_length && n.eq_ignore_ascii_case("content-length"))
                 || (opts.via.is_some() && n.eq_ignore_ascii_case("via")))
         })
@@ -500,7 +508,7 @@ mod tests {
         ]);
         let opts = ForwardOptions::default();
         assert_eq!(
-            text(&response_headers(&input, 200, &opts)),
+            text(&response_headers(&input, 200, &opts, false)),
             pairs(&[
                 ("content-type", "text/plain"),
                 ("content-length", "0"),
@@ -508,7 +516,7 @@ mod tests {
             ])
         );
         assert_eq!(
-            text(&response_headers(&input, 204, &opts)),
+            text(&response_headers(&input, 204, &opts, false)),
             pairs(&[("content-type", "text/plain"), ("trailer", "x-sum")])
         );
         let via = ForwardOptions {
@@ -516,7 +524,12 @@ mod tests {
             ..ForwardOptions::default()
         };
         assert_eq!(
-            text(&response_headers(&h(&[("via", "1.0 up")]), 200, &via)),
+            text(&response_headers(
+                &h(&[("via", "1.0 up")]),
+                200,
+                &via,
+                false
+            )),
             pairs(&[("via", "1.0 up, 1.1 gw")])
         );
     }

@@ -26,6 +26,7 @@ pub mod locate;
 pub mod origin;
 pub mod path;
 pub mod policy;
+pub mod request_id;
 
 pub use decision::{decide, Action, Decision, Failure, Grant, Kind, OriginHeader, RequestView};
 pub use policy::{Policy, PolicyError, PolicyErrors, Route};

@@ -28,6 +28,26 @@ pub enum OnDisallowed {
     Forward,
 }
 
+/// Whether a route's CORS decisions are enforced or only reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Enforce,
+    /// The gateway forwards everything as if it were not there (the
+    /// upstream's own CORS headers reach the client) and logs what it would
+    /// have decided. Boundary checks (unsafe paths, hosts, the gateway's
+    /// namespace) are not CORS decisions and stay enforced.
+    ReportOnly,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::ReportOnly => "report-only",
+        }
+    }
+}
+
 /// A list that may be the wildcard `"*"` (meaningful only without credentials).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameList {
@@ -82,6 +102,7 @@ pub struct CorsConfig {
     pub max_age_value: String,
     pub allow_private_network: bool,
     pub on_disallowed_origin: OnDisallowed,
+    pub mode: Mode,
 }
 
 impl CorsConfig {
@@ -280,6 +301,7 @@ struct CorsLayer<'a> {
     max_age_secs: Option<u32>,
     allow_private_network: Option<bool>,
     on_disallowed_origin: Option<OnDisallowed>,
+    mode: Option<Mode>,
 }
 
 const TOP_FIELDS: [&str; 6] = [
@@ -290,7 +312,7 @@ const TOP_FIELDS: [&str; 6] = [
     "debug",
     "allowed_hosts",
 ];
-const CORS_FIELDS: [&str; 8] = [
+const CORS_FIELDS: [&str; 9] = [
     "allow_origins",
     "allow_methods",
     "allow_headers",
@@ -299,6 +321,7 @@ const CORS_FIELDS: [&str; 8] = [
     "max_age_secs",
     "allow_private_network",
     "on_disallowed_origin",
+    "mode",
 ];
 const ROUTE_FIELDS: [&str; 15] = [
     "name",
@@ -803,6 +826,19 @@ impl Validator {
                 }
             };
         }
+        if let Some(v) = map.get("mode") {
+            layer.mode = match v.as_str() {
+                Some("enforce") => Some(Mode::Enforce),
+                Some("report-only") => Some(Mode::ReportOnly),
+                _ => {
+                    self.error(
+                        path.field("mode"),
+                        format!("expected \"enforce\" or \"report-only\", found {v}"),
+                    );
+                    None
+                }
+            };
+        }
         layer
     }
 
@@ -926,6 +962,7 @@ impl Validator {
                 .is_some_and(|(b, _)| *b),
             on_disallowed_origin: pick(base, over, |l| &l.on_disallowed_origin)
                 .map_or(OnDisallowed::Reject, |(v, _)| *v),
+            mode: pick(base, over, |l| &l.mode).map_or(Mode::Enforce, |(v, _)| *v),
         })
     }
 }
@@ -1084,7 +1121,7 @@ mod tests {
         let errs = errors(
             r#"{"version":2,"cors":{"allow_origins":["https://A.test/","example.com"],
                "allow_methods":["get","TRACE","PATCH"],"allow_headers":["Cookie","access-control-allow-origin","sec-x","x ok"],
-               "expose_headers":["set-cookie"],"max_age_secs":90000,"on_disallowed_origin":"drop"},
+               "expose_headers":["set-cookie"],"max_age_secs":90000,"on_disallowed_origin":"drop","mode":"shadow"},
                "routes":[{"name":"a","path_prefix":"api","upstream":"ftp://x"},
                          {"name":"a","path_prefix":"/b/../c","upstream":"https://user:pw@host"}]}"#,
         );
@@ -1101,6 +1138,7 @@ mod tests {
             ("cors.expose_headers[0]", "Set-Cookie"),
             ("cors.max_age_secs", "0 to 86400"),
             ("cors.on_disallowed_origin", "\"reject\" or \"forward\""),
+            ("cors.mode", "\"enforce\" or \"report-only\""),
             ("routes[0].path_prefix", "must start with"),
             ("routes[0].upstream", "not supported"),
             ("routes[1].path_prefix", "segments"),

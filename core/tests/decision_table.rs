@@ -64,6 +64,13 @@ fn every_case_of_the_decision_table() {
             .collect();
         let want: BTreeMap<String, String> = serde_json::from_value(case["cors"].clone()).unwrap();
         let failure = d.failure.map(|f| f.code());
+        let transparent = case["transparent"].as_bool().unwrap_or(false);
+        if d.transparent != transparent {
+            failures.push(format!(
+                "{name}: transparent {}, want {transparent}",
+                d.transparent
+            ));
+        }
         if status != case["status"] || got != want || failure != case["failure"].as_str() {
             failures.push(format!(
                 "{name}: got {status} {failure:?} {got:?}, want {} {} {want:?}",

@@ -632,14 +632,26 @@ impl Exchange<'_> {
             .filter(|(n, _)| n.eq_ignore_ascii_case("vary"))
             .map(|(_, v)| v.as_slice())
             .collect();
-        let mut headers = forwarding::response_headers(&upstream_headers, status, &route.forward);
+        let mut headers = forwarding::response_headers(
+            &upstream_headers,
+            status,
+            &route.forward,
+            decision.transparent,
+        );
+        headers.push(("x-request-id".into(), crate::log::request_id().into_bytes()));
         headers.extend(
             cors.iter()
                 .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
         );
-        if let Some(vary) = merge_vary(&vary_lines, decision.vary) {
+        if let Some(vary) = merge_vary(&vary_lines, decision.vary).filter(|_| !decision.transparent)
+        {
             headers.push(("vary".into(), vary.into_bytes()));
         }
+        let length = match forwarding::framing(&upstream_headers) {
+            Ok(Framing::Length(n)) => Some(n),
+            _ => None,
+        };
+        crate::log::note_upstream(status, length);
         let Ok(fields) = Fields::from_list(&headers) else {
             self.answer
                 .send(out, 502, "response headers that cannot be relayed");
