@@ -311,7 +311,10 @@ fn the_connect_timeout_is_the_routes_own() {
     // The 300 ms connect timeout fired, not the 20 s first-byte timeout or
     // the deadline (the bound only tells the two apart, with a wide margin).
     assert!(gw.logs().contains("ConnectionTimeout"), "{}", gw.logs());
-    assert!(waited < Duration::from_secs(10), "answered after {waited:?}");
+    assert!(
+        waited < Duration::from_secs(10),
+        "answered after {waited:?}"
+    );
 }
 
 #[test]
