@@ -22,6 +22,16 @@ const APP: &str = "https://app.example.com";
 const KNOWN: &[(&str, &str, &str)] = &[
     (
         "*",
+        "upstream x-request-id",
+        "the gateway sends the upstream the request id it logs (the client's when it is a safe token, else one it makes); nginx sends none unless configured",
+    ),
+    (
+        "*",
+        "client x-request-id",
+        "the gateway returns its request id on every answer; nginx adds none",
+    ),
+    (
+        "*",
         "upstream x-forwarded-for",
         "nginx knows the client address; wasmtime serve does not tell it, so the gateway sends no X-Forwarded-For there (on Spin it sends the address), and it never passes on the client's own",
     ),
@@ -215,11 +225,15 @@ fn fields(v: &View) -> Vec<(String, String)> {
                 r.body_error.is_none().to_string(),
             ));
             out.push(("client trailers".into(), format!("{:?}", r.trailers)));
+            out.push((
+                "client x-request-id".into(),
+                r.header("x-request-id").is_some().to_string(),
+            ));
             let names: BTreeSet<&str> = r
                 .headers
                 .iter()
                 .map(|(n, _)| n.as_str())
-                .filter(|n| !client_ignored(n))
+                .filter(|n| !client_ignored(n) && *n != "x-request-id")
                 .collect();
             out.push(("client headers".into(), format!("{names:?}")));
         }
@@ -250,11 +264,15 @@ fn fields(v: &View) -> Vec<(String, String)> {
             "upstream x-forwarded-proto".into(),
             format!("{:?}", s.header("x-forwarded-proto")),
         ));
+        out.push((
+            "upstream x-request-id".into(),
+            s.header("x-request-id").is_some().to_string(),
+        ));
         let names: BTreeSet<&str> = s
             .headers
             .iter()
             .map(|(n, _)| n.as_str())
-            .filter(|n| !UPSTREAM_IGNORED.contains(n))
+            .filter(|n| !UPSTREAM_IGNORED.contains(n) && *n != "x-request-id")
             .collect();
         out.push(("upstream headers".into(), format!("{names:?}")));
     }
