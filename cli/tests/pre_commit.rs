@@ -68,7 +68,7 @@ fn the_hook_checks_policies_failing_on_errors_and_with_strict_on_warnings() {
     let (code, out) = try_repo(&root(), cache.path());
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("policies/policy.json: valid, 2 routes, 3 warnings"),
+        out.contains("policies/policy.json: valid, 2 routes, 4 warnings"),
         "{out}"
     );
     assert!(out.contains("policies/demo.json: valid"), "{out}");
