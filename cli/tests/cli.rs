@@ -7,45 +7,10 @@
 //! and review the diff.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Runs the built binary from the repository root; (exit code, stdout).
-fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cors-gateway"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run cors-gateway");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
-fn snapshot(name: &str, actual: &str) {
-    let path = root()
-        .join("cli/tests/snapshots")
-        .join(format!("{name}.txt"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).expect("write snapshot");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "missing snapshot {}: run UPDATE_SNAPSHOTS=1 cargo test -p cors-gateway-cli",
-            path.display()
-        )
-    });
-    assert_eq!(
-        actual, expected,
-        "output of {name} changed (UPDATE_SNAPSHOTS=1 to accept)"
-    );
-}
+mod common;
+use common::{root, run, snapshot};
 
 #[test]
 fn check_snapshots_and_exit_codes() {

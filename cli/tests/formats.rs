@@ -4,25 +4,9 @@
 //! workflow-command escaping holds for awkward file names and messages.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Runs the built binary from the repository root; (exit code, stdout).
-fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cors-gateway"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run cors-gateway");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
+mod common;
+use common::{root, run};
 
 const POLICIES: [&str; 6] = [
     "tests/policies/clean.json",

@@ -16,12 +16,11 @@ use cors_gateway_core::{decide, Action, Policy, RequestView};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
+use common::{root, snapshot};
 
 /// Runs `cors-gateway import`; (exit code, stdout, the written policy).
 fn import(from: &str, file: &str, upstream: Option<&str>) -> (i32, String, String) {
@@ -39,23 +38,6 @@ fn import(from: &str, file: &str, upstream: Option<&str>) -> (i32, String, Strin
     let stdout = String::from_utf8_lossy(&o.stdout).replace(out.to_str().unwrap(), "policy.json");
     let policy = std::fs::read_to_string(&out).unwrap_or_default();
     (o.status.code().unwrap_or(-1), stdout, policy)
-}
-
-fn snapshot(name: &str, actual: &str) {
-    let path = root()
-        .join("cli/tests/snapshots")
-        .join(format!("{name}.txt"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).expect("write snapshot");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!("missing snapshot {}: run UPDATE_SNAPSHOTS=1 cargo test -p cors-gateway-cli --test import", path.display())
-    });
-    assert_eq!(
-        actual, expected,
-        "output of {name} changed (UPDATE_SNAPSHOTS=1 to accept)"
-    );
 }
 
 /// (format, fixture, upstream) for every example.
