@@ -162,6 +162,10 @@ fn serve(
             (_, o) => o,
         });
         r.failure = decision.failure.map(|f| f.code());
+        r.failure_detail = decision
+            .failure
+            .and_then(|f| f.detail())
+            .map(|d| log::field(d.as_bytes()));
         r.mode = Some(
             decision
                 .route
@@ -173,7 +177,7 @@ fn serve(
 
     candidate(&decision, &view);
 
-    if decision.transparent {
+    if decision.transparent && decision.kind != cors_gateway_core::Kind::NotCors {
         // Report-only: log what would have happened, then forward as if the
         // gateway were not there (nothing added, nothing of the upstream's
         // CORS headers removed).
@@ -298,6 +302,7 @@ fn candidate(live: &cors_gateway_core::Decision<'_>, view: &RequestView<'_>) {
         r.candidate = Some(serde_json::json!({
             "decision": d.outcome(),
             "failure": d.failure.map(|f| f.code()),
+            "failure_detail": d.failure.and_then(|f| f.detail()).map(|v| log::field(v.as_bytes())),
             "status": status(&d),
             "differs": differs,
             "sha256": c.sha256(),

@@ -23,6 +23,8 @@ pub struct Record {
     pub origin: Option<String>,
     pub decision: Option<&'static str>,
     pub failure: Option<&'static str>,
+    /// The requested method or header that failed the check.
+    pub failure_detail: Option<String>,
     pub mode: Option<&'static str>,
     pub policy_sha256: Option<String>,
     pub bytes_in: Option<u64>,
@@ -91,6 +93,7 @@ pub fn finish() {
         "origin": rec.origin,
         "decision": rec.decision,
         "failure": rec.failure,
+        "failure_detail": rec.failure_detail,
         "status": STATUS.get(),
         "upstream_status": upstream.map(|u| u.0),
         "upstream_ms": upstream.and(upstream_ms),

@@ -232,7 +232,7 @@ fn the_gateways_own_answers_carry_the_request_id() {
 }
 
 /// The fields every JSON request line has (README, "Logs").
-const REQUEST_FIELDS: [&str; 17] = [
+const REQUEST_FIELDS: [&str; 18] = [
     "time",
     "request_id",
     "event",
@@ -243,6 +243,7 @@ const REQUEST_FIELDS: [&str; 17] = [
     "origin",
     "decision",
     "failure",
+    "failure_detail",
     "status",
     "upstream_status",
     "upstream_ms",
@@ -286,16 +287,18 @@ fn json_logs_are_one_object_per_line_with_the_documented_fields() {
         &[("origin", &long_origin), ("x-request-id", "j4")],
     );
     // Lines from the component are JSON objects; wasmtime's own are not ours.
-    let logs = gw.logs();
+    let (logs, _) = gw.json_requests(4);
     // wasmtime serve labels each instance's output (`stderr [N] :: `).
     let lines: Vec<serde_json::Value> = logs
         .lines()
         .filter_map(|l| l.find('{').map(|i| &l[i..]))
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    let requests: Vec<&serde_json::Value> =
+    let mut requests: Vec<&serde_json::Value> =
         lines.iter().filter(|l| l["event"] == "request").collect();
     assert_eq!(requests.len(), 4, "{logs}");
+    // Written as each response ends: the instances may finish out of order.
+    requests.sort_by_key(|r| r["request_id"].as_str().unwrap_or_default().to_string());
     for l in &lines {
         assert!(l["request_id"].is_string() && l["event"].is_string(), "{l}");
         let time = l["time"].as_str().unwrap_or_default();
@@ -521,23 +524,41 @@ fn json_request_lines_carry_the_candidates_decision() {
         .env("CORS_POLICY_CANDIDATE", &cand)
         .env("CORS_GATEWAY_LOG", "json")
         .start();
-    gw.get("/api/x", &[("origin", "https://app.example.com")]);
-    gw.get("/api/x", &[]);
-    let logs = gw.logs();
-    let requests: Vec<serde_json::Value> = logs
-        .lines()
-        .filter_map(|l| l.find('{').map(|i| &l[i..]))
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l["event"] == "request")
-        .collect();
-    assert_eq!(requests.len(), 2, "{logs}");
+    gw.get(
+        "/api/x",
+        &[
+            ("origin", "https://app.example.com"),
+            ("x-request-id", "c1"),
+        ],
+    );
+    gw.get("/api/x", &[("x-request-id", "c2")]);
+    gw.request(
+        "OPTIONS",
+        "/api/x",
+        &[
+            ("origin", "https://app.example.com"),
+            ("access-control-request-method", "PUT"),
+            ("x-request-id", "c3"),
+        ],
+        Vec::new(),
+    );
+    let (logs, mut requests) = gw.json_requests(3);
+    assert_eq!(requests.len(), 3, "{logs}");
+    requests.sort_by_key(|r| r["request_id"].as_str().unwrap_or_default().to_string());
     let sha = testkit::upstream::sha256_hex(cand.as_bytes());
     assert_eq!(
         requests[0]["candidate"],
-        serde_json::json!({"decision": "refuse", "failure": "origin-not-allowed", "status": "403", "differs": true, "sha256": sha})
+        serde_json::json!({"decision": "refuse", "failure": "origin-not-allowed", "failure_detail": null, "status": "403", "differs": true, "sha256": sha})
     );
     assert_eq!(
         requests[1]["candidate"],
-        serde_json::json!({"decision": "not-cors", "failure": null, "status": "forward", "differs": false, "sha256": sha})
+        serde_json::json!({"decision": "not-cors", "failure": null, "failure_detail": null, "status": "forward", "differs": false, "sha256": sha})
+    );
+    // The live policy refuses the method (and names it), the candidate the origin.
+    assert_eq!(requests[2]["failure"], "method-not-allowed");
+    assert_eq!(requests[2]["failure_detail"], "PUT");
+    assert_eq!(
+        requests[2]["candidate"],
+        serde_json::json!({"decision": "refuse", "failure": "origin-not-allowed", "failure_detail": null, "status": "403", "differs": true, "sha256": sha})
     );
 }

@@ -9,6 +9,8 @@
 //!
 //! - `import --from FORMAT FILE`: a policy from another server's CORS
 //!   configuration, with findings (see `import/`).
+//! - `report [LOG...]`: what the gateway's JSON log lines say, for rolling out
+//!   a policy (see `report`).
 //!
 //! `check` and `explain` also read a compiled policy. `check --format github`
 //! and `--format sarif` are for CI (`report_formats`).
@@ -17,8 +19,10 @@
 //! 1 valid with warnings (explain: the browser blocks it), 2 invalid policy,
 //! 64 usage error (or a file that cannot be read or written).
 
+mod advice;
 mod browser;
 mod import;
+mod report;
 mod report_formats;
 
 use browser::{Blocked, Engine, PageRequest};
@@ -36,7 +40,7 @@ use std::process::ExitCode;
 #[command(
     name = "cors-gateway",
     version,
-    about = "Check, explain, compile and import cors-gateway policies"
+    about = "Check, explain, compile and import cors-gateway policies; report on its logs"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -103,6 +107,24 @@ enum Command {
         #[arg(long, short)]
         output: String,
     },
+    /// Summarise the gateway's JSON log lines (CORS_GATEWAY_LOG=json): requests
+    /// by route, kind and outcome, refused origins with the fix for each, and
+    /// where a candidate policy decided differently.
+    Report {
+        /// Log files (default, or `-`: standard input).
+        files: Vec<String>,
+        /// The live policy: fixes name its exact fields.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Write the policy with the fixes applied here (needs --policy).
+        #[arg(long)]
+        suggest: Option<String>,
+        /// An origin the suggestion must not add. Repeatable.
+        #[arg(long)]
+        except: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Convert another server's CORS configuration into a policy, naming
     /// everything unsafe or inexpressible in it.
     Import {
@@ -132,6 +154,19 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check { policy, format } => check(&policy, format),
         Command::Compile { policy, output } => compile(&policy, &output),
+        Command::Report {
+            files,
+            policy,
+            suggest,
+            except,
+            format,
+        } => report::run(&report::Options {
+            files: &files,
+            policy: policy.as_deref(),
+            suggest: suggest.as_deref(),
+            except: &except,
+            json: format == Format::Json,
+        }),
         Command::Import {
             from,
             file,
@@ -459,7 +494,7 @@ fn explain_raw(
     0
 }
 
-/// A concrete policy change for a failed check.
+/// The advice for a failed check (see `advice`).
 fn suggestion(
     doc: &Value,
     route: Option<usize>,
@@ -467,30 +502,13 @@ fn suggestion(
     req: &PageRequest<'_>,
     header: Option<&str>,
 ) -> Option<String> {
-    let field = |name: &str| match route {
-        Some(i) if doc["routes"][i]["cors"].get(name).is_some() => {
-            format!("routes[{i}].cors.{name}")
-        }
-        _ => format!("cors.{name}"),
+    let refused = advice::Refused {
+        origin: req.origin,
+        method: req.method,
+        path: req.url.trim_start_matches("<gateway>"),
+        header,
     };
-    Some(match failure {
-        "origin-not-allowed" => format!("add \"{}\" to {}", req.origin, field("allow_origins")),
-        "method-not-allowed" => format!("add \"{}\" to {}", req.method, field("allow_methods")),
-        "header-not-allowed" | "authorization-not-listed" => {
-            format!("add \"{}\" to {}", header.unwrap_or("the header"), field("allow_headers"))
-        }
-        "private-network-not-allowed" => format!("set {} to true", field("allow_private_network")),
-        "no-route" => format!(
-            "add a route whose path_prefix covers \"{}\"",
-            req.url.trim_start_matches("<gateway>")
-        ),
-        "malformed-origin" => "the Origin is not in the form browsers send (lower case, no default port, no path)".into(),
-        "credentials" => format!(
-            "set {} to true (with explicit origins, not \"*\"), or have the page use credentials: 'omit'",
-            field("allow_credentials")
-        ),
-        _ => return None,
-    })
+    advice::fix(doc, route, failure, &refused).map(|f| f.text)
 }
 
 fn explain(

@@ -154,6 +154,19 @@ impl Failure<'_> {
     }
 }
 
+impl<'r> Failure<'r> {
+    /// The request's value that failed the check, where one did: the
+    /// requested method or header name (what the fix adds to the policy).
+    pub fn detail(&self) -> Option<&'r str> {
+        match self {
+            Failure::MethodNotAllowed(m) => Some(m),
+            Failure::HeaderNotAllowed(h) => Some(h),
+            Failure::AuthorizationNeedsListing => Some("authorization"),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Failure<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

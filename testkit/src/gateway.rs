@@ -300,6 +300,21 @@ impl Gateway {
     pub fn logs(&self) -> String {
         self.logs.lock().map(|l| l.clone()).unwrap_or_default()
     }
+
+    /// The log once it holds `n` JSON `request` lines (`CORS_GATEWAY_LOG=json`;
+    /// each is written after its response has gone, so the last ones may trail
+    /// the client), waiting up to 10 s; with them, in the order written.
+    pub fn json_requests(&self, n: usize) -> (String, Vec<serde_json::Value>) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            let lines = json_request_lines(&logs);
+            if lines.len() >= n || std::time::Instant::now() > deadline {
+                return (logs, lines);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Gateway {
@@ -307,4 +322,15 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The JSON `request` lines of a log. `wasmtime serve` labels each write
+/// (`stderr [N] :: `), and two instances' labels can interleave, so each
+/// object is taken from the line's first `{`.
+pub fn json_request_lines(logs: &str) -> Vec<serde_json::Value> {
+    logs.lines()
+        .filter_map(|l| l.find('{').map(|i| &l[i..]))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["event"] == "request")
+        .collect()
 }

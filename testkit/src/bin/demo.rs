@@ -2,6 +2,10 @@
 //! the gateway in `wasmtime serve` on localhost:8080 with the repository's
 //! `policies/demo.json` (edit it while the demo runs), and a playground page on
 //! http://127.0.0.1:8000, another origin, that fires cross-origin requests.
+//!
+//! `DEMO_POLICY` names another file under `policies/` (the rollout walkthrough
+//! uses `rollout/live.json`), `DEMO_CANDIDATE` a candidate policy there, and
+//! `CORS_GATEWAY_LOG=json` is passed on to the gateway.
 
 use std::net::SocketAddr;
 use testkit::gateway::workspace_root;
@@ -23,13 +27,23 @@ fn main() {
     let _upstream = Upstream::start_on(upstream_addr);
     println!("demo upstream    http://{upstream_addr}  (answers with a JSON echo of each request)");
     println!("building the component and starting wasmtime serve …");
-    let gateway = Gateway::builder()
+    let policy = std::env::var("DEMO_POLICY").unwrap_or_else(|_| "demo.json".into());
+    let mut builder = Gateway::builder()
         .addr(gateway_addr)
         .mount(workspace_root().join("policies"))
-        .env("CORS_POLICY_FILE", "/policies/demo.json")
+        .env("CORS_POLICY_FILE", &format!("/policies/{policy}"))
         .env("CORS_GATEWAY_ACCESS_LOG", "1")
-        .inherit_stderr()
-        .start();
+        .inherit_stderr();
+    if let Ok(candidate) = std::env::var("DEMO_CANDIDATE") {
+        builder = builder.env(
+            "CORS_POLICY_CANDIDATE_FILE",
+            &format!("/policies/{candidate}"),
+        );
+    }
+    if let Ok(format) = std::env::var("CORS_GATEWAY_LOG") {
+        builder = builder.env("CORS_GATEWAY_LOG", &format);
+    }
+    let gateway = builder.start();
 
     let _page = PageServer::start(page_addr);
     // A second allowed origin, for the shared-cache scenario's iframe.
@@ -38,7 +52,7 @@ fn main() {
 
     let gw = format!("http://localhost:{}", gateway.addr.port());
     println!(
-        "\ncors-gateway      {gw}  (policy: policies/demo.json, edits apply on the next request)\n\
+        "\ncors-gateway      {gw}  (policy: policies/{policy}, edits apply on the next request)\n\
          playground        http://{page_addr}  <- open this in your browser\n\n\
          try it from a terminal too:\n  \
          curl -i {gw}/api/hello -H 'Origin: http://{page_addr}'\n  \

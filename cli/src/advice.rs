@@ -1,0 +1,142 @@
+//! The policy change that fixes a refusal: the advice `explain` prints for one
+//! request and `report` prints for each refused origin, and the edit that
+//! `report --suggest` applies to the policy document. One copy, so the two
+//! commands never advise differently.
+
+use cors_gateway_core::policy::DEFAULT_METHODS;
+use serde_json::Value;
+
+/// What was refused: the page's origin, the method it asked for (the
+/// `Access-Control-Request-Method` of a preflight), the request path and the
+/// header that failed, where one did.
+pub struct Refused<'a> {
+    pub origin: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub header: Option<&'a str>,
+}
+
+/// A fix: the advice in words and, where the change is mechanical, the edit.
+pub struct Fix {
+    pub text: String,
+    pub edit: Option<Edit>,
+}
+
+/// One change to the policy document: a value added to a list, or a flag set.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Edit {
+    /// `None`: the defaults (`cors`); `Some(i)`: `routes[i].cors`.
+    pub route: Option<usize>,
+    pub field: &'static str,
+    /// The value added (`None`: the field is set to `true`).
+    pub add: Option<String>,
+}
+
+impl Edit {
+    /// The JSON path it changes, as `check` names fields.
+    pub fn path(&self) -> String {
+        match self.route {
+            Some(i) => format!("routes[{i}].cors.{}", self.field),
+            None => format!("cors.{}", self.field),
+        }
+    }
+}
+
+/// The fix for the failed check `failure` (its code), on the route at index
+/// `route` of the policy document `doc` (`Value::Null` when unknown: the
+/// defaults are named). A field the route sets itself is changed there; any
+/// other in the defaults, which is where the route takes it from.
+pub fn fix(doc: &Value, route: Option<usize>, failure: &str, r: &Refused<'_>) -> Option<Fix> {
+    let own = |name: &str| match route {
+        Some(i) if doc["routes"][i]["cors"].get(name).is_some() => Some(i),
+        _ => None,
+    };
+    let edit = |field: &'static str, add: Option<&str>| Edit {
+        route: own(field),
+        field,
+        add: add.map(str::to_string),
+    };
+    let add = |field: &'static str, value: &str| {
+        let e = edit(field, Some(value));
+        Fix {
+            text: format!("add \"{value}\" to {}", e.path()),
+            edit: Some(e),
+        }
+    };
+    Some(match failure {
+        "origin-not-allowed" => add("allow_origins", r.origin),
+        "method-not-allowed" => add("allow_methods", r.method),
+        "header-not-allowed" | "authorization-not-listed" => match r.header {
+            Some(h) => add("allow_headers", h),
+            None => Fix {
+                text: format!("add \"the header\" to {}", edit("allow_headers", None).path()),
+                edit: None,
+            },
+        },
+        "private-network-not-allowed" => {
+            let e = edit("allow_private_network", None);
+            Fix {
+                text: format!("set {} to true", e.path()),
+                edit: Some(e),
+            }
+        }
+        "no-route" => Fix {
+            text: format!("add a route whose path_prefix covers \"{}\"", r.path),
+            edit: None,
+        },
+        "malformed-origin" => Fix {
+            text: "the Origin is not in the form browsers send (lower case, no default port, no path)"
+                .into(),
+            edit: None,
+        },
+        "credentials" => Fix {
+            text: format!(
+                "set {} to true (with explicit origins, not \"*\"), or have the page use credentials: 'omit'",
+                edit("allow_credentials", None).path()
+            ),
+            edit: None,
+        },
+        _ => return None,
+    })
+}
+
+/// Applies `edit` to the policy document. A list the document does not hold
+/// yet starts from what the gateway uses without it (`allow_methods`: GET,
+/// HEAD, POST), so adding one value never takes another away.
+pub fn apply(doc: &mut Value, edit: &Edit) -> Result<(), String> {
+    let cors = match edit.route {
+        Some(i) => doc
+            .get_mut("routes")
+            .and_then(|r| r.get_mut(i))
+            .ok_or_else(|| format!("the policy has no routes[{i}]"))?,
+        None => doc,
+    };
+    let Some(obj) = cors.as_object_mut() else {
+        return Err("the policy is not a JSON object".into());
+    };
+    let cors = obj
+        .entry("cors")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let Some(cors) = cors.as_object_mut() else {
+        return Err(format!("{} is not an object", edit.path()));
+    };
+    let Some(value) = &edit.add else {
+        cors.insert(edit.field.into(), Value::Bool(true));
+        return Ok(());
+    };
+    let list = cors.entry(edit.field).or_insert_with(|| {
+        let defaults: &[&str] = if edit.field == "allow_methods" {
+            &DEFAULT_METHODS
+        } else {
+            &[]
+        };
+        defaults.iter().map(|m| Value::from(*m)).collect()
+    });
+    let Some(items) = list.as_array_mut() else {
+        return Err(format!("{} is not a list", edit.path()));
+    };
+    if !items.iter().any(|v| v.as_str() == Some(value)) {
+        items.push(Value::from(value.as_str()));
+    }
+    Ok(())
+}
