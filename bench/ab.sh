@@ -6,13 +6,15 @@
 #   bench/ab.sh preflight - a.wasm b.wasm       # preflights, a fresh instance per request
 #   ROUNDS=20 bench/ab.sh get 1000 target/wasm32-wasip2/release/bench_passthrough.wasm new.wasm
 #   bench/ab.sh get 1000 'gw.wasm@CORS_POLICY_FILE=/policies/other.json' gw.wasm
+#   bench/ab.sh preflight - gw.wasm 'gw.wasm@CORS_GATEWAY_LOG=json@CORS_POLICY_CANDIDATE_FILE=/policies/policy.json'
 #   SERVE_FLAGS='-O pooling-allocator=y' bench/ab.sh preflight - a.wasm b.wasm
 #
 # Each round serves every component in turn on `wasmtime serve` (as
 # bench/e2e.sh does: the 10-origin policy, written long ago, at /policies; the
 # one-thread bench/upstream for GETs; UPSTREAM and TIMEOUT_MS for the
 # pass-through) and loads it with `wrk` for DURATION seconds after a 1 s
-# warm-up. A `file@K=V` argument passes `--env K=V` to that one server;
+# warm-up. A `file@K=V[@K2=V2...]` argument passes `--env K=V` (each pair) to
+# that one server;
 # SERVE_FLAGS (split on spaces) go to every server, e.g. host tuning. It
 # prints each component's median req/s and host CPU per request (the `wasmtime
 # serve` process's user + system time over the run) and both as ratios to the
@@ -56,7 +58,10 @@ for round in $(seq 1 "$ROUNDS"); do
     i=0
     for c in "$@"; do
         wasm=${c%%@*} args=()
-        [ "$wasm" != "$c" ] && args=(--env "${c#*@}")
+        if [ "$wasm" != "$c" ]; then
+            IFS=@ read -ra kvs <<<"${c#*@}"
+            for kv in "${kvs[@]}"; do args+=(--env "$kv"); done
+        fi
         [ "$REUSE" != - ] && args+=(--max-instance-reuse-count "$REUSE")
         # shellcheck disable=SC2206 # word splitting of SERVE_FLAGS is intended
         args+=(${SERVE_FLAGS:-})

@@ -295,6 +295,25 @@ fn compare_with_explain(
     let predicted = explain(policy_file, origin, req);
     let b = &predicted["browser"];
     let mut out = Vec::new();
+    // On a report-only route the page gets the upstream's answer, which
+    // explain cannot know: it must say so instead of predicting a verdict.
+    if predicted["report_only"] == true {
+        let said = predicted["notes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|n| {
+                n.as_str()
+                    .unwrap_or_default()
+                    .starts_with("report-only route")
+            });
+        if !said {
+            out.push(format!(
+                "{id}: explain does not say the route is report-only: {predicted}"
+            ));
+        }
+        return out;
+    }
     if b["allowed"] != r["ok"] {
         out.push(format!(
             "{id}: explain predicts allowed={}, {engine:?} {}: {r}\nexplain: {b}",
@@ -455,6 +474,26 @@ fn run(engine: Engine) {
         .any(|s| s.path_with_query == "/api/me" && s.header("cookie") == Some("session=abc123"));
     if !cookie_sent {
         failures.push("credentials: the upstream got no cookie with /api/me".into());
+    }
+    // Report-only: the page read the header the API exposed, the preflight
+    // reached the API, and the gateway logged the refusal it would have made.
+    if by_id("report-only-get")["read"]["x-upstream-cors"] != "1" {
+        failures.push(format!(
+            "report-only-get: the page could not read the API's exposed header: {}",
+            by_id("report-only-get")
+        ));
+    }
+    let forwarded = upstream
+        .seen()
+        .iter()
+        .any(|s| s.method == "OPTIONS" && s.path_with_query == "/watch/own-cors/items/1");
+    let logged = gw
+        .logs()
+        .contains("report-only would-refuse 403 OPTIONS \"/watch/own-cors/items/1\"");
+    if !forwarded || !logged {
+        failures.push(format!(
+            "report-only-preflight: preflight forwarded {forwarded}, would-refuse logged {logged}"
+        ));
     }
     // Preflight cache: PUT, PUT (cached), wait past Max-Age 2 s, PUT: two
     // preflights, so the engine both cached the answer and let it expire.

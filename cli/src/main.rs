@@ -494,6 +494,9 @@ fn explain_raw(
     0
 }
 
+/// Said of a request on a report-only route, whose real answer is the upstream's.
+const REPORT_ONLY: &str = "report-only route: the gateway forwards this request (and its preflight) untouched and only logs its decision, so the browser judges the upstream's own CORS headers. The answers and the verdict above are what the policy does once enforced.";
+
 /// The advice for a failed check (see `advice`).
 fn suggestion(
     doc: &Value,
@@ -622,8 +625,14 @@ fn explain(
     }) {
         notes.push(browser::LOCAL_NETWORK_ACCESS.to_string());
     }
+    let report_only = route.map_or(policy.defaults.mode, |r| r.cors.mode)
+        == cors_gateway_core::policy::Mode::ReportOnly;
+    if report_only {
+        notes.push(REPORT_ONLY.to_string());
+    }
     let doc_out = json!({
         "route": route.map(|r| r.name.clone()),
+        "report_only": report_only,
         "preflight": !reasons.is_empty(),
         "preflight_reasons": reasons,
         "steps": steps,

@@ -38,6 +38,10 @@ const SCENARIOS = [
   { id: "no-route", name: "No route", why: "a 404 the page can read", path: "/nowhere", init: {}, expect: 404 },
   { id: "preflight-no-route", name: "Preflight to no route", why: "the preflight's 404 carries CORS headers, but a preflight needs an ok status",
     path: "/nowhere", init: { method: "PUT", body: "x" }, expect: "blocked" },
+  { id: "report-only-get", name: "Report-only: a refused origin still works", why: "/watch/ only allows https://partner.example but is report-only: the API's own CORS answer reaches the page, x-upstream-cors (which the API exposes) included",
+    path: "/watch/own-cors/items", init: {}, read: ["x-upstream-cors"], expect: 200 },
+  { id: "report-only-preflight", name: "Report-only: a preflighted PUT", why: "the preflight goes to the API, which grants it; the gateway only logs that it would refuse",
+    path: "/watch/own-cors/items/1", init: { method: "PUT", headers: { "content-type": "application/json", "x-demo": "1" }, body: "{}" }, expect: 200 },
   { id: "preflight-cache", name: "Preflight cache", why: "PUT twice (one preflight), wait past max_age_secs (2 s), PUT again (a second preflight)",
     // Default cache mode: "no-store" would make browsers bypass the preflight cache too.
     path: "/cache/item", init: { method: "PUT", headers: { "content-type": "application/json" }, body: "{}", cache: "default" },

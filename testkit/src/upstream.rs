@@ -316,7 +316,47 @@ async fn handle(
     if path_with_query.contains("/cacheable") {
         resp = resp.header("cache-control", "public, max-age=60");
     }
+    if path_with_query.contains("/own-cors") {
+        // An API that already does CORS itself, as one a gateway is put in
+        // front of in report-only mode: it allows whichever origin asks.
+        return Ok(own_cors(&method, &headers));
+    }
     Ok(resp.body(body).unwrap_or_else(|_| Response::new(full(""))))
+}
+
+/// The answer of an upstream with its own permissive CORS: the request's
+/// origin reflected, any method and header granted in a preflight (`204`),
+/// and `x-upstream-cors` exposed on the actual response.
+fn own_cors(method: &str, headers: &[(String, String)]) -> Response<Body> {
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let mut resp = Response::builder()
+        .header(
+            "access-control-allow-origin",
+            get("origin").unwrap_or_default(),
+        )
+        .header("vary", "Origin");
+    if method == "OPTIONS" {
+        resp = resp.status(204);
+        if let Some(m) = get("access-control-request-method") {
+            resp = resp.header("access-control-allow-methods", m);
+        }
+        if let Some(h) = get("access-control-request-headers") {
+            resp = resp.header("access-control-allow-headers", h);
+        }
+        return resp
+            .body(full(""))
+            .unwrap_or_else(|_| Response::new(full("")));
+    }
+    resp.header("access-control-expose-headers", "x-upstream-cors")
+        .header("x-upstream-cors", "1")
+        .header("content-type", "application/json")
+        .body(full("{\"own_cors\":true}"))
+        .unwrap_or_else(|_| Response::new(full("")))
 }
 
 /// A listener that answers every connection with bytes that are not HTTP.
