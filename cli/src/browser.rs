@@ -5,7 +5,7 @@
 //! (tests/browser.rs) holds these predictions to the real engines on every
 //! run. (The gateway's rules live in cors-gateway-core.)
 
-use cors_gateway_core::headers::is_safelisted_method;
+use cors_gateway_core::fetch::is_safelisted_method;
 
 /// A request as the page's script makes it.
 pub struct PageRequest<'a> {

@@ -17,6 +17,7 @@
 
 pub mod compiled;
 pub mod decision;
+pub mod fetch;
 pub mod forwarding;
 pub mod headers;
 pub mod host;

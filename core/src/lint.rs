@@ -1,7 +1,7 @@
 //! Lints: what is legal in a policy but risky or useless. `cors-gateway check`
 //! prints them; the gateway itself only refuses what is invalid.
 
-use crate::headers::{is_safelisted_method, is_safelisted_request_header_name};
+use crate::fetch::{is_safelisted_method, is_safelisted_request_header_name};
 use crate::origin::{parse_pattern, OriginPattern, PortPattern};
 use crate::policy::{Policy, UpstreamScheme};
 use serde_json::Value;

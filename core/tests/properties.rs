@@ -171,7 +171,8 @@ proptest! {
         origins in proptest::collection::vec(
             ("https?", "([ab]{1,2}\\.){0,3}[ab]{1,2}\\.?", "(|:80|:8080|:443|:0)"), 1..16),
     ) {
-        use cors_gateway_core::origin::{parse_origin, parse_pattern, OriginSet, OriginTable};
+        use cors_gateway_core::compiled::OriginTable;
+        use cors_gateway_core::origin::{parse_origin, parse_pattern, OriginSet};
         let parsed: Vec<_> = patterns
             .iter()
             .filter_map(|(s, h, p)| parse_pattern(&format!("{s}://{h}{p}")).ok())
@@ -201,7 +202,8 @@ proptest! {
         byte in any::<u8>(),
         starts in proptest::collection::vec(any::<u32>(), 0..4),
     ) {
-        use cors_gateway_core::origin::{parse_origin, OriginSet, OriginTable};
+        use cors_gateway_core::compiled::OriginTable;
+        use cors_gateway_core::origin::{parse_origin, OriginSet};
         use std::sync::Arc;
         let keys: Vec<String> = hosts.iter().map(|h| format!("https://{h}")).collect();
         let (s, d) = {

@@ -1,3 +1,6 @@
+//! The compiled policy file: its layout, `compile` and `load`.
+//!
+
 //! The compiled policy form: what `cors-gateway compile` writes so that a host
 //! without instance reuse (a fresh instance per request) can load a policy of
 //! thousands of origins without parsing, validating and hashing every entry on
@@ -37,8 +40,9 @@
 //!               order (`OriginTable` describes the coding)
 //! ```
 
+use super::OriginTable;
 use crate::json::Json;
-use crate::origin::{parse_pattern, OriginTable};
+use crate::origin::parse_pattern;
 use crate::policy::{Policy, PolicyError, PolicyErrors};
 use std::borrow::Cow;
 use std::sync::Arc;
