@@ -60,21 +60,6 @@ pub fn is_safelisted_request_header_name(name: &str) -> bool {
     )
 }
 
-/// Response headers every script can read without `Access-Control-Expose-Headers`
-/// (Fetch: CORS-safelisted response-header name).
-pub fn is_safelisted_response_header_name(name: &str) -> bool {
-    matches!(
-        name,
-        "cache-control"
-            | "content-language"
-            | "content-length"
-            | "content-type"
-            | "expires"
-            | "last-modified"
-            | "pragma"
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

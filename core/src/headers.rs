@@ -50,20 +50,6 @@ pub const HOP_BY_HOP: [&str; 10] = [
     "http2-settings",
 ];
 
-/// True when `name` (any case) must not be forwarded in either direction,
-/// either because it is hop-by-hop or because `connection_values` (the raw
-/// `Connection` header values of the same message) name it.
-pub fn is_hop_by_hop(name: &str, connection_values: &[&[u8]]) -> bool {
-    if HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name)) {
-        return true;
-    }
-    connection_values.iter().any(|v| {
-        v.split(|&b| b == b',')
-            .map(trim_ows)
-            .any(|tok| tok.eq_ignore_ascii_case(name.as_bytes()))
-    })
-}
-
 /// Strip optional white space (SP / HTAB) from both ends.
 #[inline]
 pub fn trim_ows(s: &[u8]) -> &[u8] {
@@ -155,13 +141,5 @@ mod tests {
             parse_request_header_list(&lines).err(),
             Some(HeaderListError::NotAToken)
         );
-    }
-
-    #[test]
-    fn hop_by_hop_includes_connection_named() {
-        let conn: [&[u8]; 1] = [b"close, X-Secret"];
-        assert!(is_hop_by_hop("x-secret", &conn));
-        assert!(is_hop_by_hop("Transfer-Encoding", &[]));
-        assert!(!is_hop_by_hop("x-other", &conn));
     }
 }

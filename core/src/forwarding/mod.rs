@@ -135,6 +135,19 @@ pub(super) fn append_list(existing: Option<Vec<u8>>, add: &str) -> Vec<u8> {
 }
 
 #[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_includes_connection_named() {
+        let conn: [&[u8]; 1] = [b"close, X-Secret"];
+        assert!(is_hop("x-secret", &conn));
+        assert!(is_hop("Transfer-Encoding", &[]));
+        assert!(!is_hop("x-other", &conn));
+    }
+}
+
+#[cfg(test)]
 mod testing {
     pub fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
         pairs

@@ -228,7 +228,6 @@ impl Validator {
             allow_headers: list(headers, &[]),
             expose_headers: list(expose, &[]),
             allow_credentials: credentials.is_some_and(|(b, _)| *b),
-            max_age_secs: max_age,
             max_age_value: max_age.to_string(),
             allow_private_network: pick(base, over, |l| &l.allow_private_network)
                 .is_some_and(|(b, _)| *b),

@@ -4,6 +4,7 @@
 use super::cors::CorsLayer;
 use super::validate::{At, Validator, ROOT, ROUTES};
 use super::*;
+use crate::forwarding::DEFAULT_TIMEOUT_MS;
 use crate::headers::is_token;
 
 const TOP_FIELDS: [&str; 6] = [
@@ -203,12 +204,14 @@ impl Validator {
             None => CorsLayer::default(),
         };
         let cors = self.merge(base, &layer);
+        // `timeout_ms` is the default of the timeouts in `forward`; an
+        // invalid one still invalidates the route.
+        timeout_ms?;
         Some(Route {
             name: name?,
             path_prefix: prefix?,
             upstream: upstream?,
             strip_prefix: strip_prefix?,
-            timeout_ms: timeout_ms?,
             forward: forward?,
             cors: cors?,
             allow_encoded_slashes: allow_encoded_slashes?,

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 pub const DEFAULT_MAX_AGE_SECS: u32 = 600;
 pub const MAX_MAX_AGE_SECS: u32 = 86_400;
-pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
 pub const MAX_TIMEOUT_MS: u32 = 300_000;
 /// Largest `max_request_body_bytes` (2^53: exact in every JSON reader).
 pub const MAX_BODY_LIMIT: u64 = 1 << 53;
@@ -93,7 +92,6 @@ pub struct CorsConfig {
     pub allow_headers: Arc<NameList>,
     pub expose_headers: Arc<NameList>,
     pub allow_credentials: bool,
-    pub max_age_secs: u32,
     pub max_age_value: String,
     pub allow_private_network: bool,
     pub on_disallowed_origin: OnDisallowed,
@@ -150,7 +148,6 @@ pub struct Route {
     pub path_prefix: String,
     pub upstream: Upstream,
     pub strip_prefix: bool,
-    pub timeout_ms: u32,
     /// Timeouts, body limit and forwarding headers ([`crate::forwarding`]).
     pub forward: crate::forwarding::ForwardOptions,
     pub cors: CorsConfig,
