@@ -41,9 +41,7 @@ impl<'a> RequestView<'a> {
         headers: &'a [(N, V)],
         scratch: &'a mut Vec<&'a [u8]>,
     ) -> Self {
-        let path = path_with_query
-            .split_once('?')
-            .map_or(path_with_query, |(p, _)| p);
+        let (path, _query) = crate::path::split_query(path_with_query);
         let mut origin = OriginHeader::Absent;
         let mut request_method: Option<&[u8]> = None;
         let mut request_private_network = false;
