@@ -43,7 +43,7 @@
 use super::OriginTable;
 use crate::json::Json;
 use crate::origin::parse_pattern;
-use crate::policy::{Policy, PolicyError, PolicyErrors};
+use crate::policy::{Policy, PolicyErrors};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -93,11 +93,7 @@ pub fn is_compiled(bytes: &[u8]) -> bool {
 }
 
 fn error(message: String) -> PolicyErrors {
-    PolicyErrors(vec![PolicyError {
-        path: String::new(),
-        message: format!("compiled policy: {message}"),
-        line_col: None,
-    }])
+    PolicyErrors::document(format!("compiled policy: {message}"), None)
 }
 
 /// Compiles a policy: validates `json` completely (the same errors as loading

@@ -27,6 +27,18 @@ impl fmt::Display for PolicyError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyErrors(pub Vec<PolicyError>);
 
+impl PolicyErrors {
+    /// A problem with the document as a whole (no JSON path), alone: the
+    /// text is not JSON, or a compiled policy is damaged.
+    pub fn document(message: String, line_col: Option<(usize, usize)>) -> Self {
+        PolicyErrors(vec![PolicyError {
+            path: String::new(),
+            message,
+            line_col,
+        }])
+    }
+}
+
 impl fmt::Display for PolicyErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, e) in self.0.iter().enumerate() {

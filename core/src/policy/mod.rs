@@ -38,11 +38,8 @@ impl Policy {
     /// Parses and validates a policy document completely.
     pub fn from_json(text: &str) -> Result<Policy, PolicyErrors> {
         let value = Json::parse(text).map_err(|e| {
-            PolicyErrors(vec![PolicyError {
-                path: String::new(),
-                message: format!("not valid JSON: {e}"),
-                line_col: (e.line() > 0).then(|| (e.line(), e.column())),
-            }])
+            let at = (e.line() > 0).then(|| (e.line(), e.column()));
+            PolicyErrors::document(format!("not valid JSON: {e}"), at)
         })?;
         Policy::from_value(&value, Vec::new())
     }
@@ -54,11 +51,10 @@ impl Policy {
         tables: Vec<(String, OriginTable)>,
     ) -> Result<Policy, PolicyErrors> {
         let value = Json::parse(text).map_err(|e| {
-            PolicyErrors(vec![PolicyError {
-                path: String::new(),
-                message: format!("compiled policy: its JSON part is not valid JSON: {e}"),
-                line_col: None,
-            }])
+            PolicyErrors::document(
+                format!("compiled policy: its JSON part is not valid JSON: {e}"),
+                None,
+            )
         })?;
         Policy::from_value(&value, tables)
     }
