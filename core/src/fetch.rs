@@ -50,19 +50,56 @@ pub fn is_forbidden_request_header(name: &str) -> bool {
         || name.starts_with("sec-")
 }
 
-/// Request-header names a browser never puts in `Access-Control-Request-Headers`
-/// for their common values (Fetch: CORS-safelisted request-header). Listing them
-/// in `allow_headers` only matters for unusual values; `check` says so.
-pub fn is_safelisted_request_header_name(name: &str) -> bool {
-    matches!(
-        name,
-        "accept" | "accept-language" | "content-language" | "content-type" | "range"
-    )
+/// CORS-safelisted request headers whose every common value is safelisted
+/// (Fetch bounds the value; browsers send theirs without a preflight).
+/// Listing them in `allow_headers` only matters for unusual values; `check`
+/// says so.
+pub const SAFELISTED_ANY_VALUE: [&str; 3] = ["accept", "accept-language", "content-language"];
+
+/// Whether a browser sends a request header without asking first (Fetch:
+/// CORS-safelisted request-header), for a lower-case `name` and the value a
+/// script set: the three above up to 128 bytes, a `content-type` of one of
+/// the three form types, a `range` of bytes. Any other header is listed in
+/// `Access-Control-Request-Headers`.
+pub fn is_safelisted_request_header(name: &str, value: &str) -> bool {
+    if SAFELISTED_ANY_VALUE.contains(&name) {
+        return value.len() <= 128;
+    }
+    match name {
+        "content-type" => {
+            let essence = value.split(';').next().unwrap_or("").trim();
+            [
+                "application/x-www-form-urlencoded",
+                "multipart/form-data",
+                "text/plain",
+            ]
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(essence))
+        }
+        "range" => value.starts_with("bytes="),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn safelisted_request_headers_by_value() {
+        assert!(is_safelisted_request_header("accept", "*/*"));
+        assert!(!is_safelisted_request_header("accept", &"a".repeat(129)));
+        assert!(is_safelisted_request_header(
+            "content-type",
+            "Text/Plain; charset=utf-8"
+        ));
+        assert!(!is_safelisted_request_header(
+            "content-type",
+            "application/json"
+        ));
+        assert!(is_safelisted_request_header("range", "bytes=0-1"));
+        assert!(!is_safelisted_request_header("authorization", "x"));
+    }
 
     #[test]
     fn forbidden_names() {

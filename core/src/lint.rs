@@ -1,7 +1,7 @@
 //! Lints: what is legal in a policy but risky or useless. `cors-gateway check`
 //! prints them; the gateway itself only refuses what is invalid.
 
-use crate::fetch::{is_safelisted_method, is_safelisted_request_header_name};
+use crate::fetch::{is_safelisted_method, SAFELISTED_ANY_VALUE};
 use crate::origin::{parse_pattern, OriginPattern, PortPattern};
 use crate::policy::{Policy, UpstreamScheme};
 use serde_json::Value;
@@ -159,11 +159,10 @@ pub fn lint(policy: &Policy, doc: &Value) -> Vec<Lint> {
         if let Some(list) = cors["allow_headers"].as_array() {
             for (i, h) in list.iter().enumerate() {
                 if let Some(h) = h.as_str().filter(|h| {
-                    h.eq_ignore_ascii_case("accept")
-                        || h.eq_ignore_ascii_case("accept-language")
-                        || h.eq_ignore_ascii_case("content-language")
+                    SAFELISTED_ANY_VALUE
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(h))
                 }) {
-                    debug_assert!(is_safelisted_request_header_name(&h.to_ascii_lowercase()));
                     push("safelisted-header-listed", format!("{base}.allow_headers[{i}]"), format!("{h} is CORS-safelisted for the values browsers send: browsers only preflight it for unusual values, so listing it rarely changes anything"));
                 }
             }
