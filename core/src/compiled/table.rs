@@ -2,7 +2,7 @@
 //! reversed, front- and back-coded in blocks, and searched in place in the
 //! file's bytes.
 
-use crate::origin::{OriginMatch, OriginParts, MAX_HOST_LEN};
+use crate::origin::{parent_domains, OriginMatch, OriginParts, MAX_HOST_LEN};
 use std::sync::Arc;
 
 /// Origin patterns as a sorted table of their [`OriginPattern::table_key`]s,
@@ -349,14 +349,11 @@ impl OriginTable {
         if port.is_some() && self.contains(&[scheme, b"://", reversed, b":*"]) {
             return Some(OriginMatch::AnyPort);
         }
-        if host.first() == Some(&b'[') {
-            return None;
-        }
-        // Each proper suffix after a dot ("b.example.com", "example.com",
-        // "com" of "a.b.example.com"), reversed, is a prefix of the reversed
-        // host ("com.example.b", ...), and its pattern is that prefix + ".*".
-        for (i, _) in parts.host.match_indices('.') {
-            let suffix = &reversed[..host.len() - i - 1];
+        // Each parent domain ("b.example.com", "example.com", "com" of
+        // "a.b.example.com"), reversed, is a prefix of the reversed host
+        // ("com.example.b", ...), and its pattern is that prefix + ".*".
+        for n in parent_domains(parts.host) {
+            let suffix = &reversed[..n];
             let hit = match port {
                 None => self.contains(&[scheme, b"://", suffix, b".*"]),
                 Some(p) => {

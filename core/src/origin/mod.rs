@@ -8,6 +8,7 @@ mod parse;
 mod pattern;
 mod set;
 
+pub(crate) use parse::parent_domains;
 pub use parse::{
     parse_origin, OriginParts, MAX_HOST_LEN, MAX_LABEL_LEN, MAX_ORIGIN_LEN, MAX_SCHEME_LEN,
 };

@@ -139,6 +139,19 @@ pub(super) fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
     }
 }
 
+/// The lengths of `host`'s proper parent domains, longest first: for
+/// "a.b.example.com", those of "b.example.com", "example.com" and "com".
+/// The one suffix walk of both matchers: the hashed set looks each suffix
+/// up, the compiled table each reversed prefix. A host is never its own
+/// parent ("*.example.com" does not match "example.com"), "evil-example.com"
+/// has no dot before "example.com", and an IPv6 literal has no parents.
+pub(crate) fn parent_domains(host: &str) -> impl Iterator<Item = usize> + '_ {
+    let labels = if host.starts_with('[') { "" } else { host };
+    labels
+        .match_indices('.')
+        .map(move |(i, _)| host.len() - i - 1)
+}
+
 /// Parses a request's `Origin` value. `None` means it is not the canonical
 /// serialisation of a tuple origin (the caller treats that as a refusal).
 /// `null` is not a tuple origin and is handled by the caller.

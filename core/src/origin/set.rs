@@ -1,7 +1,7 @@
 //! The hashed origin set: an `allow_origins` list indexed for matching in a
 //! handful of hash lookups, whatever its length.
 
-use super::{OriginMatch, OriginParts, OriginPattern, PortPattern};
+use super::{parent_domains, OriginMatch, OriginParts, OriginPattern, PortPattern};
 use crate::compiled::OriginTable;
 use foldhash::fast::FixedState;
 use std::collections::{HashMap, HashSet};
@@ -95,14 +95,10 @@ impl OriginSet {
                 }
             }
         }
-        if !self.subdomains.is_empty() && !parts.host.starts_with('[') {
-            // Try every proper suffix that starts after a dot: "a.b.example.com"
-            // looks up "b.example.com" then "example.com" then "com". A host
-            // never matches its own pattern ("*.example.com" ≠ "example.com"),
-            // and "evil-example.com" has no dot before "example.com".
+        if !self.subdomains.is_empty() {
             let host = parts.host;
-            for (i, _) in host.match_indices('.') {
-                let suffix = &host[i + 1..];
+            for n in parent_domains(host) {
+                let suffix = &host[host.len() - n..];
                 if let Some(entries) = self.subdomains.get(suffix) {
                     if entries
                         .iter()
