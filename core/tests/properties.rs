@@ -2,7 +2,7 @@
 //! nothing from the request reaches a response header unless it was validated.
 //!
 //! Each property compares the engine with a reference predicate written from
-//! the SPEC's wording, independently of the engine's parser.
+//! the pattern language as the README's policy reference words it, independently of the engine's parser.
 
 use cors_gateway_core::{decide, Action, OriginHeader, Policy, RequestView};
 use proptest::prelude::*;
@@ -47,7 +47,7 @@ fn is_port(p: &str) -> bool {
         && p.parse::<u32>().is_ok_and(|n| n <= 65535)
 }
 
-/// The SPEC's language of the policy above, as plain string rules.
+/// The documented pattern language of the policy above, as plain string rules.
 fn reference_allows(origin: &str) -> bool {
     if origin == "https://app.example.com" {
         return true;
@@ -147,7 +147,7 @@ fn tricky_origin() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(4000))]
 
-    /// Allowed exactly when the SPEC's language says so, for tricky origins.
+    /// Allowed exactly when the documented pattern language says so, for tricky origins.
     #[test]
     fn tricky_origins_match_only_the_patterns_language(origin in tricky_origin()) {
         for p in [policy(), compiled_policy()] {
