@@ -21,34 +21,14 @@ pub const CHROMIUM_MAX_AGE_CAP: u32 = 7200;
 /// this many seconds.
 pub const WEBKIT_MAX_AGE_CAP: u32 = 600;
 
-/// Multi-label public suffixes common enough to be written by mistake. Any
-/// single-label suffix (`*.com`) is caught without a list.
-const PUBLIC_SUFFIXES: [&str; 24] = [
-    "co.uk",
-    "org.uk",
-    "ac.uk",
-    "gov.uk",
-    "com.au",
-    "net.au",
-    "org.au",
-    "co.nz",
-    "co.jp",
-    "ne.jp",
-    "com.br",
-    "com.cn",
-    "com.mx",
-    "co.in",
-    "co.za",
-    "com.tr",
-    "github.io",
-    "gitlab.io",
-    "herokuapp.com",
-    "vercel.app",
-    "netlify.app",
-    "pages.dev",
-    "workers.dev",
-    "azurewebsites.net",
-];
+/// Whether `*.suffix` allows every site under a public suffix: a single
+/// label (`*.com`, `*.internal`), or a suffix of the Public Suffix List
+/// (`co.uk`, `github.io`, `s3.amazonaws.com`), where anyone can register a
+/// name.
+fn is_public_suffix(suffix: &str) -> bool {
+    let s = suffix.strip_suffix('.').unwrap_or(suffix);
+    !s.contains('.') || psl::suffix(s.as_bytes()).is_some_and(|p| p.as_bytes() == s.as_bytes())
+}
 
 fn is_local_host(host: &str) -> bool {
     host == "localhost" || host.ends_with(".localhost") || host == "127.0.0.1" || host == "[::1]"
@@ -128,7 +108,7 @@ pub fn lint(policy: &Policy, doc: &Value) -> Vec<Lint> {
                 match p {
                     Some(OriginPattern::Null) => push("null-origin", path.clone(), "\"null\" is the origin of sandboxed iframes, data: URLs and local files: any site can produce it, so allowing it is close to allowing everyone".into()),
                     Some(OriginPattern::Subdomains { suffix, .. })
-                        if !suffix.contains('.') || PUBLIC_SUFFIXES.contains(&suffix.as_str()) =>
+                        if is_public_suffix(suffix) =>
                     {
                         push("public-suffix-wildcard", path.clone(), format!("\"{e}\" allows every site under the public suffix \"{suffix}\", i.e. anyone can register a matching domain"));
                     }
@@ -313,6 +293,35 @@ mod tests {
         let p = Policy::from_json(json).unwrap();
         let v: Value = serde_json::from_str(json).unwrap();
         lint(&p, &v).into_iter().map(|l| (l.code, l.path)).collect()
+    }
+
+    /// The real Public Suffix List, not a short list: hosting platforms
+    /// where anyone can register a subdomain warn, ordinary domains do not.
+    #[test]
+    fn public_suffixes_come_from_the_list() {
+        for suffix in [
+            "s3.amazonaws.com",
+            "blogspot.com",
+            "firebaseapp.com",
+            "co.uk",
+            "github.io",
+            "com",
+            "internal",
+        ] {
+            assert!(is_public_suffix(suffix), "{suffix}");
+            let json = format!(
+                r#"{{"version":1,"cors":{{"allow_origins":["https://*.{suffix}"]}},
+                   "routes":[{{"name":"a","path_prefix":"/a/","upstream":"https://u"}}]}}"#
+            );
+            let got = codes(&json);
+            assert!(
+                got.contains(&("public-suffix-wildcard", "cors.allow_origins[0]".into())),
+                "{suffix}: {got:?}"
+            );
+        }
+        for suffix in ["example.com", "tenant.example.co.uk", "a.b.example"] {
+            assert!(!is_public_suffix(suffix), "{suffix}");
+        }
     }
 
     #[test]
