@@ -4,6 +4,7 @@
 //! every entry on every request: the file format ([`format`]) and the sorted,
 //! front-coded origin table it carries, searched in place ([`table`]).
 
+mod coding;
 mod format;
 mod table;
 
