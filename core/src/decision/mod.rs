@@ -1,8 +1,7 @@
 //! The CORS decision: given a compiled policy and the CORS-relevant parts of a
 //! request, what to do and which headers to send. This is the one place the
-//! rules of the gateway's response table live (tests/cases/decisions.json
-//! holds them); the component, `explain` and the
-//! benchmarks all call [`decide`].
+//! rules of the gateway's response table (tests/cases/decisions.json) live;
+//! the component, `explain` and the benchmarks all call [`decide`].
 //!
 //! The decision borrows from the policy and the request and allocates nothing.
 
