@@ -2,7 +2,7 @@
 //! prints them; the gateway itself only refuses what is invalid.
 
 use crate::fetch::{is_safelisted_method, SAFELISTED_ANY_VALUE};
-use crate::origin::{parse_pattern, OriginPattern, PortPattern};
+use crate::origin::{parse_pattern, OriginPattern};
 use crate::policy::{Policy, UpstreamScheme};
 use serde_json::Value;
 
@@ -116,10 +116,7 @@ pub fn lint(policy: &Policy, doc: &Value) -> Vec<Lint> {
                 }
                 // Covered by another entry of the same list?
                 if let Some(j) = patterns.iter().enumerate().position(|(j, q)| {
-                    j != i
-                        && q.as_ref()
-                            .zip(p.as_ref())
-                            .is_some_and(|(q, p)| covers(q, p))
+                    j != i && q.as_ref().zip(p.as_ref()).is_some_and(|(q, p)| q.covers(p))
                 }) {
                     push(
                         "overlapping-origin",
@@ -234,55 +231,6 @@ pub fn lint(policy: &Policy, doc: &Value) -> Vec<Lint> {
         }
     }
     out
-}
-
-/// True when every origin `inner` allows, `outer` allows too.
-fn covers(outer: &OriginPattern, inner: &OriginPattern) -> bool {
-    use OriginPattern::*;
-    match (outer, inner) {
-        (Any, Any) => false,
-        (Any, _) => true,
-        (
-            Subdomains {
-                scheme,
-                suffix,
-                port,
-            },
-            Exact(e),
-        ) => crate::origin::parse_origin(e).is_some_and(|o| {
-            o.scheme == scheme
-                && o.host
-                    .strip_suffix(suffix.as_str())
-                    .is_some_and(|h| h.ends_with('.') && h.len() > 1)
-                && match port {
-                    PortPattern::Default => o.port.is_none(),
-                    PortPattern::Exact(p) => o.port == Some(*p),
-                    PortPattern::Any => o.port.is_some(),
-                }
-        }),
-        (
-            Subdomains {
-                scheme,
-                suffix,
-                port,
-            },
-            Subdomains {
-                scheme: s2,
-                suffix: x2,
-                port: p2,
-            },
-        ) => {
-            scheme == s2
-                && port == p2
-                && x2 != suffix
-                && x2
-                    .strip_suffix(suffix.as_str())
-                    .is_some_and(|h| h.ends_with('.'))
-        }
-        (AnyPort { scheme, host }, Exact(e)) => crate::origin::parse_origin(e)
-            .is_some_and(|o| o.scheme == scheme && o.host == host && o.port.is_some()),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

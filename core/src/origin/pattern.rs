@@ -274,6 +274,52 @@ impl OriginPattern {
             }
         })
     }
+
+    /// True when every origin `inner` allows, `self` allows too (`check`
+    /// reports an entry another one already covers).
+    pub fn covers(&self, inner: &OriginPattern) -> bool {
+        use OriginPattern::*;
+        match (self, inner) {
+            (Any, Any) => false,
+            (Any, _) => true,
+            (
+                Subdomains {
+                    scheme,
+                    suffix,
+                    port,
+                },
+                Exact(e),
+            ) => parse_origin(e).is_some_and(|o| {
+                o.scheme == scheme
+                    && o.host
+                        .strip_suffix(suffix.as_str())
+                        .is_some_and(|h| h.ends_with('.') && h.len() > 1)
+                    && port.matches(o.port)
+            }),
+            (
+                Subdomains {
+                    scheme,
+                    suffix,
+                    port,
+                },
+                Subdomains {
+                    scheme: s2,
+                    suffix: x2,
+                    port: p2,
+                },
+            ) => {
+                scheme == s2
+                    && port == p2
+                    && x2 != suffix
+                    && x2
+                        .strip_suffix(suffix.as_str())
+                        .is_some_and(|h| h.ends_with('.'))
+            }
+            (AnyPort { scheme, host }, Exact(e)) => parse_origin(e)
+                .is_some_and(|o| o.scheme == scheme && o.host == host && o.port.is_some()),
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]
