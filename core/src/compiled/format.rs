@@ -1,10 +1,7 @@
-//! The compiled policy file: its layout, `compile` and `load`.
-//!
-
-//! The compiled policy form: what `cors-gateway compile` writes so that a host
-//! without instance reuse (a fresh instance per request) can load a policy of
-//! thousands of origins without parsing, validating and hashing every entry on
-//! every request.
+//! The compiled policy file, [`compile`] and [`load`]: what `cors-gateway
+//! compile` writes so that a host without instance reuse (a fresh instance
+//! per request) can load a policy of thousands of origins without parsing,
+//! validating and hashing every entry on every request.
 //!
 //! The CLI validates the JSON completely, then moves every pattern of every
 //! `allow_origins` list into a sorted [`OriginTable`]; the rest of the policy

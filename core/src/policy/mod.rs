@@ -1,6 +1,8 @@
 //! The policy document (version 1): its model, and the validator that turns JSON
 //! into a compiled [`Policy`] or into every error it contains, each with the JSON
-//! path of the offending value.
+//! path of the offending value: the model (`model`), its errors, the
+//! validator's machinery (`validate`), the document and its routes
+//! (`document`), the `cors` levels and their merge (`cors`), and upstream URLs.
 
 mod cors;
 mod document;
