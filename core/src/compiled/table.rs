@@ -279,8 +279,8 @@ impl OriginTable {
         // Each parent domain ("b.example.com", "example.com", "com" of
         // "a.b.example.com"), reversed, is a prefix of the reversed host
         // ("com.example.b", ...), and its pattern is that prefix + ".*".
-        for n in parent_domains(parts.host) {
-            let suffix = &reversed[..n];
+        for parent in parent_domains(parts.host) {
+            let suffix = &reversed[..parent.len()];
             let hit = match port {
                 None => self.contains(&[scheme, b"://", suffix, b".*"]),
                 Some(p) => {

@@ -139,17 +139,19 @@ pub(super) fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
     }
 }
 
-/// The lengths of `host`'s proper parent domains, longest first: for
-/// "a.b.example.com", those of "b.example.com", "example.com" and "com".
+/// `host`'s proper parent domains, longest first: "b.example.com",
+/// "example.com" and "com" for "a.b.example.com".
 /// The one suffix walk of both matchers: the hashed set looks each suffix
 /// up, the compiled table each reversed prefix. A host is never its own
 /// parent ("*.example.com" does not match "example.com"), "evil-example.com"
 /// has no dot before "example.com", and an IPv6 literal has no parents.
-pub(crate) fn parent_domains(host: &str) -> impl Iterator<Item = usize> + '_ {
-    let labels = if host.starts_with('[') { "" } else { host };
-    labels
-        .match_indices('.')
-        .map(move |(i, _)| host.len() - i - 1)
+pub(crate) fn parent_domains(host: &str) -> impl Iterator<Item = &str> {
+    let labels = if host.starts_with('[') { 0 } else { host.len() };
+    host.bytes()
+        .take(labels)
+        .enumerate()
+        .filter(|&(_, b)| b == b'.')
+        .map(move |(i, _)| &host[i + 1..])
 }
 
 /// Parses a request's `Origin` value. `None` means it is not the canonical

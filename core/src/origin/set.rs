@@ -97,8 +97,7 @@ impl OriginSet {
         }
         if !self.subdomains.is_empty() {
             let host = parts.host;
-            for n in parent_domains(host) {
-                let suffix = &host[host.len() - n..];
+            for suffix in parent_domains(host) {
                 if let Some(entries) = self.subdomains.get(suffix) {
                     if entries
                         .iter()
