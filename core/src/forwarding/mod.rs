@@ -123,6 +123,21 @@ pub(super) fn joined<N: AsRef<str>>(headers: &[(N, Vec<u8>)], name: &str) -> Opt
     out
 }
 
+/// With a `via` pseudonym, the message's `Via` with `1.1 <via>` appended
+/// (both directions; the original `Via` lines were left out of `out`).
+pub(super) fn append_via<N: AsRef<str>>(
+    out: &mut Vec<(String, Vec<u8>)>,
+    headers: &[(N, Vec<u8>)],
+    opts: &ForwardOptions,
+) {
+    if let Some(via) = &opts.via {
+        out.push((
+            "via".into(),
+            append_list(joined(headers, "via"), &format!("1.1 {via}")),
+        ));
+    }
+}
+
 pub(super) fn append_list(existing: Option<Vec<u8>>, add: &str) -> Vec<u8> {
     match existing {
         Some(mut e) => {

@@ -2,7 +2,8 @@
 //! and host-only ones, and the forwarding headers the gateway sets.
 
 use super::{
-    append_list, connection_values, is_forwarding_header, is_hop, joined, ForwardOptions, Peer,
+    append_list, append_via, connection_values, is_forwarding_header, is_hop, joined,
+    ForwardOptions, Peer,
 };
 use crate::headers::trim_ows;
 
@@ -95,12 +96,7 @@ pub fn request_headers<N: AsRef<str>>(
     if accepts_trailers(headers) {
         out.push(("te".into(), b"trailers".to_vec()));
     }
-    if let Some(via) = &opts.via {
-        out.push((
-            "via".into(),
-            append_list(joined(headers, "via"), &format!("1.1 {via}")),
-        ));
-    }
+    append_via(&mut out, headers, opts);
     out
 }
 

@@ -1,7 +1,7 @@
 //! What crosses back to the client: the upstream's response headers without
 //! hop-by-hop and CORS fields, the merged `Vary`, body framing and trailers.
 
-use super::{append_list, connection_values, is_forwarding_header, is_hop, joined, ForwardOptions};
+use super::{append_via, connection_values, is_forwarding_header, is_hop, ForwardOptions};
 use crate::headers::{is_token, trim_ows};
 
 /// Whether a response to `method` with `status` carries a body
@@ -43,12 +43,7 @@ pub fn response_headers<N: AsRef<str>>(
         })
         .map(|(n, v)| (n.as_ref().to_string(), v.clone()))
         .collect();
-    if let Some(via) = &opts.via {
-        out.push((
-            "via".into(),
-            append_list(joined(headers, "via"), &format!("1.1 {via}")),
-        ));
-    }
+    append_via(&mut out, headers, opts);
     out
 }
 
