@@ -83,7 +83,7 @@ pub fn parse_request_header_list<'a>(
         return Err(HeaderListError::TooLarge);
     }
     let mut count = 0usize;
-    for name in names(lines) {
+    for name in list_elements(lines) {
         count += 1;
         if count > MAX_REQUEST_HEADER_NAMES {
             return Err(HeaderListError::TooMany);
@@ -92,10 +92,12 @@ pub fn parse_request_header_list<'a>(
             return Err(HeaderListError::NotAToken);
         }
     }
-    Ok(names(lines))
+    Ok(list_elements(lines))
 }
 
-fn names<'a>(lines: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a {
+/// The elements of a list-valued field's lines (RFC 9110 §5.6.1): split at
+/// commas, optional white space trimmed, empty elements dropped.
+pub fn list_elements<'a>(lines: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a {
     lines
         .iter()
         .flat_map(|l| l.split(|&b| b == b','))

@@ -2,7 +2,7 @@
 //! hop-by-hop and CORS fields, the merged `Vary`, body framing and trailers.
 
 use super::{append_via, connection_values, is_forwarding_header, is_hop, ForwardOptions};
-use crate::headers::{is_token, trim_ows};
+use crate::headers::{is_token, list_elements, trim_ows};
 
 /// Whether a response to `method` with `status` carries a body
 /// (RFC 9110 §6.4.1: never for `HEAD`, 1xx, 204 and 304).
@@ -123,12 +123,9 @@ pub fn trailer_allowed(name: &str) -> bool {
 /// already varies on everything). Returns `None` when nothing is to be sent.
 pub fn merge_vary(upstream: &[&[u8]], add: Option<&str>) -> Option<String> {
     let mut tokens: Vec<&str> = Vec::new();
-    let existing = upstream
-        .iter()
-        .flat_map(|l| l.split(|&b| b == b','))
-        .map(trim_ows)
+    let existing = list_elements(upstream)
         .filter_map(|t| std::str::from_utf8(t).ok())
-        .filter(|t| !t.is_empty() && is_token(t.as_bytes()));
+        .filter(|t| is_token(t.as_bytes()));
     let added = add.into_iter().flat_map(|a| a.split(',')).map(str::trim);
     for t in existing.chain(added) {
         if t == "*" {
