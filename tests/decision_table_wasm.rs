@@ -3,7 +3,7 @@
 //! upstream: status, the exact CORS headers, and whether the upstream was
 //! reached.
 
-use cors_gateway_core::headers::merge_vary;
+use cors_gateway_core::forwarding::merge_vary;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use testkit::{Gateway, Upstream};

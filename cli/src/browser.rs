@@ -5,7 +5,7 @@
 //! (tests/browser.rs) holds these predictions to the real engines on every
 //! run. (The gateway's rules live in cors-gateway-core.)
 
-use cors_gateway_core::headers::is_safelisted_method;
+use cors_gateway_core::fetch::{is_safelisted_method, is_safelisted_request_header};
 
 /// A request as the page's script makes it.
 pub struct PageRequest<'a> {
@@ -17,31 +17,13 @@ pub struct PageRequest<'a> {
     pub credentials: bool,
 }
 
-fn is_safelisted_header(name: &str, value: &str) -> bool {
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match name {
-        "accept" | "accept-language" | "content-language" => value.len() <= 128,
-        "content-type" => matches!(
-            essence.as_str(),
-            "application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain"
-        ),
-        "range" => value.starts_with("bytes="),
-        _ => false,
-    }
-}
-
 /// Header names the browser lists in `Access-Control-Request-Headers`: the
 /// non-safelisted ones, lower case, sorted, without duplicates.
 pub fn unsafe_header_names(req: &PageRequest<'_>) -> Vec<String> {
     let mut names: Vec<String> = req
         .headers
         .iter()
-        .filter(|(n, v)| !is_safelisted_header(n, v))
+        .filter(|(n, v)| !is_safelisted_request_header(n, v))
         .map(|(n, _)| n.clone())
         .collect();
     names.sort();
@@ -59,7 +41,7 @@ pub fn preflight_reasons(req: &PageRequest<'_>) -> Vec<String> {
         ));
     }
     for (n, v) in req.headers {
-        if !is_safelisted_header(n, v) {
+        if !is_safelisted_request_header(n, v) {
             why.push(if n == "content-type" {
                 format!("content-type \"{v}\" is not one of the three safelisted types (form, multipart, text/plain)")
             } else {

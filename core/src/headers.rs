@@ -1,5 +1,6 @@
-//! Header-level rules from the Fetch standard and RFC 9110 that the policy
-//! validator and the decision engine share.
+//! Header syntax and limits from RFC 9110 that the policy validator, the
+//! decision engine and the forwarding rules share: tokens, optional white
+//! space, hop-by-hop fields, and the bounds on what the gateway reads.
 
 /// Bounds on `Access-Control-Request-Headers`. A browser sends one name per
 /// non-safelisted header the script set; real pages stay far below these, so
@@ -34,79 +35,6 @@ pub fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_tchar(b))
 }
 
-/// Methods a browser sends without asking first (Fetch: CORS-safelisted method).
-pub fn is_safelisted_method(m: &str) -> bool {
-    matches!(m, "GET" | "HEAD" | "POST")
-}
-
-/// Fetch normalises these six (case-insensitively) to upper case before sending,
-/// so a policy that lists `delete` would never match what a browser sends.
-pub const NORMALISED_METHODS: [&str; 6] = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
-
-/// Methods a browser refuses to send at all (Fetch: forbidden method).
-pub fn is_forbidden_method(m: &str) -> bool {
-    ["CONNECT", "TRACE", "TRACK"]
-        .iter()
-        .any(|f| f.eq_ignore_ascii_case(m))
-}
-
-/// Fetch "forbidden request-header" names: scripts cannot set them, so listing one
-/// in `allow_headers` is always a mistake. `name` must be lower case.
-pub fn is_forbidden_request_header(name: &str) -> bool {
-    const FORBIDDEN: [&str; 21] = [
-        "accept-charset",
-        "accept-encoding",
-        "access-control-request-headers",
-        "access-control-request-method",
-        "access-control-request-private-network",
-        "connection",
-        "content-length",
-        "cookie",
-        "cookie2",
-        "date",
-        "dnt",
-        "expect",
-        "host",
-        "keep-alive",
-        "origin",
-        "referer",
-        "set-cookie",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ];
-    FORBIDDEN.contains(&name)
-        || name == "via"
-        || name.starts_with("proxy-")
-        || name.starts_with("sec-")
-}
-
-/// Request-header names a browser never puts in `Access-Control-Request-Headers`
-/// for their common values (Fetch: CORS-safelisted request-header). Listing them
-/// in `allow_headers` only matters for unusual values; `check` says so.
-pub fn is_safelisted_request_header_name(name: &str) -> bool {
-    matches!(
-        name,
-        "accept" | "accept-language" | "content-language" | "content-type" | "range"
-    )
-}
-
-/// Response headers every script can read without `Access-Control-Expose-Headers`
-/// (Fetch: CORS-safelisted response-header name).
-pub fn is_safelisted_response_header_name(name: &str) -> bool {
-    matches!(
-        name,
-        "cache-control"
-            | "content-language"
-            | "content-length"
-            | "content-type"
-            | "expires"
-            | "last-modified"
-            | "pragma"
-    )
-}
-
 /// RFC 9110 §7.6.1 hop-by-hop fields plus the legacy ones proxies strip, and the
 /// ones a WASI host refuses in outgoing requests. Lower case.
 pub const HOP_BY_HOP: [&str; 10] = [
@@ -121,20 +49,6 @@ pub const HOP_BY_HOP: [&str; 10] = [
     "upgrade",
     "http2-settings",
 ];
-
-/// True when `name` (any case) must not be forwarded in either direction,
-/// either because it is hop-by-hop or because `connection_values` (the raw
-/// `Connection` header values of the same message) name it.
-pub fn is_hop_by_hop(name: &str, connection_values: &[&[u8]]) -> bool {
-    if HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name)) {
-        return true;
-    }
-    connection_values.iter().any(|v| {
-        v.split(|&b| b == b',')
-            .map(trim_ows)
-            .any(|tok| tok.eq_ignore_ascii_case(name.as_bytes()))
-    })
-}
 
 /// Strip optional white space (SP / HTAB) from both ends.
 #[inline]
@@ -169,7 +83,7 @@ pub fn parse_request_header_list<'a>(
         return Err(HeaderListError::TooLarge);
     }
     let mut count = 0usize;
-    for name in names(lines) {
+    for name in list_elements(lines) {
         count += 1;
         if count > MAX_REQUEST_HEADER_NAMES {
             return Err(HeaderListError::TooMany);
@@ -178,38 +92,17 @@ pub fn parse_request_header_list<'a>(
             return Err(HeaderListError::NotAToken);
         }
     }
-    Ok(names(lines))
+    Ok(list_elements(lines))
 }
 
-fn names<'a>(lines: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a {
+/// The elements of a list-valued field's lines (RFC 9110 §5.6.1): split at
+/// commas, optional white space trimmed, empty elements dropped.
+pub fn list_elements<'a>(lines: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a {
     lines
         .iter()
         .flat_map(|l| l.split(|&b| b == b','))
         .map(trim_ows)
         .filter(|n| !n.is_empty())
-}
-
-/// Merges the gateway's `Vary` tokens into the upstream's `Vary` lines: keeps
-/// every upstream token, adds the missing ones, and keeps a lone `*` (which
-/// already varies on everything). Returns `None` when nothing is to be sent.
-pub fn merge_vary(upstream: &[&[u8]], add: Option<&str>) -> Option<String> {
-    let mut tokens: Vec<&str> = Vec::new();
-    let existing = upstream
-        .iter()
-        .flat_map(|l| l.split(|&b| b == b','))
-        .map(trim_ows)
-        .filter_map(|t| std::str::from_utf8(t).ok())
-        .filter(|t| !t.is_empty() && is_token(t.as_bytes()));
-    let added = add.into_iter().flat_map(|a| a.split(',')).map(str::trim);
-    for t in existing.chain(added) {
-        if t == "*" {
-            return Some("*".to_string());
-        }
-        if !tokens.iter().any(|x| x.eq_ignore_ascii_case(t)) {
-            tokens.push(t);
-        }
-    }
-    (!tokens.is_empty()).then(|| tokens.join(", "))
 }
 
 #[cfg(test)]
@@ -250,39 +143,5 @@ mod tests {
             parse_request_header_list(&lines).err(),
             Some(HeaderListError::NotAToken)
         );
-    }
-
-    #[test]
-    fn hop_by_hop_includes_connection_named() {
-        let conn: [&[u8]; 1] = [b"close, X-Secret"];
-        assert!(is_hop_by_hop("x-secret", &conn));
-        assert!(is_hop_by_hop("Transfer-Encoding", &[]));
-        assert!(!is_hop_by_hop("x-other", &conn));
-    }
-
-    #[test]
-    fn vary_is_merged_not_clobbered() {
-        let up: [&[u8]; 2] = [b"Accept-Encoding", b"origin, Accept-Language"];
-        assert_eq!(
-            merge_vary(&up, Some("Origin")).as_deref(),
-            Some("Accept-Encoding, origin, Accept-Language")
-        );
-        assert_eq!(
-            merge_vary(&[b"Accept"], Some("Origin, Access-Control-Request-Method")).as_deref(),
-            Some("Accept, Origin, Access-Control-Request-Method")
-        );
-        assert_eq!(merge_vary(&[b"*"], Some("Origin")).as_deref(), Some("*"));
-        assert_eq!(merge_vary(&[], None), None);
-        assert_eq!(merge_vary(&[b"bad value\r"], None), None);
-    }
-
-    #[test]
-    fn forbidden_names() {
-        assert!(is_forbidden_request_header("cookie"));
-        assert!(is_forbidden_request_header("sec-fetch-mode"));
-        assert!(is_forbidden_request_header("proxy-foo"));
-        assert!(!is_forbidden_request_header("authorization"));
-        assert!(is_forbidden_method("connect"));
-        assert!(!is_forbidden_method("PATCH"));
     }
 }

@@ -9,7 +9,8 @@
 //! - [`host`]: the `allowed_hosts` list;
 //! - [`forwarding`]: what crosses when a request is forwarded, and the route's forwarding options;
 //! - [`json`]: the borrowing JSON tree the policy is validated from;
-//! - [`lint`]: what is legal but risky or useless (for `check`);
+//! - [`lint`] (feature `lint`, on by default): what is legal but risky or
+//!   useless (for `check`);
 //! - [`locate`]: JSON path to line:column, for messages.
 //!
 //! The Wasm component, the `cors-gateway` CLI and the benchmarks are thin
@@ -17,10 +18,12 @@
 
 pub mod compiled;
 pub mod decision;
+pub mod fetch;
 pub mod forwarding;
 pub mod headers;
 pub mod host;
 pub mod json;
+#[cfg(feature = "lint")]
 pub mod lint;
 pub mod locate;
 pub mod origin;

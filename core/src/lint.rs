@@ -1,8 +1,8 @@
 //! Lints: what is legal in a policy but risky or useless. `cors-gateway check`
 //! prints them; the gateway itself only refuses what is invalid.
 
-use crate::headers::{is_safelisted_method, is_safelisted_request_header_name};
-use crate::origin::{parse_pattern, OriginPattern, PortPattern};
+use crate::fetch::{is_safelisted_method, SAFELISTED_ANY_VALUE};
+use crate::origin::{parse_pattern, OriginPattern};
 use crate::policy::{Policy, UpstreamScheme};
 use serde_json::Value;
 
@@ -21,34 +21,14 @@ pub const CHROMIUM_MAX_AGE_CAP: u32 = 7200;
 /// this many seconds.
 pub const WEBKIT_MAX_AGE_CAP: u32 = 600;
 
-/// Multi-label public suffixes common enough to be written by mistake. Any
-/// single-label suffix (`*.com`) is caught without a list.
-const PUBLIC_SUFFIXES: [&str; 24] = [
-    "co.uk",
-    "org.uk",
-    "ac.uk",
-    "gov.uk",
-    "com.au",
-    "net.au",
-    "org.au",
-    "co.nz",
-    "co.jp",
-    "ne.jp",
-    "com.br",
-    "com.cn",
-    "com.mx",
-    "co.in",
-    "co.za",
-    "com.tr",
-    "github.io",
-    "gitlab.io",
-    "herokuapp.com",
-    "vercel.app",
-    "netlify.app",
-    "pages.dev",
-    "workers.dev",
-    "azurewebsites.net",
-];
+/// Whether `*.suffix` allows every site under a public suffix: a single
+/// label (`*.com`, `*.internal`), or a suffix of the Public Suffix List
+/// (`co.uk`, `github.io`, `s3.amazonaws.com`), where anyone can register a
+/// name.
+fn is_public_suffix(suffix: &str) -> bool {
+    let s = suffix.strip_suffix('.').unwrap_or(suffix);
+    !s.contains('.') || psl::suffix(s.as_bytes()).is_some_and(|p| p.as_bytes() == s.as_bytes())
+}
 
 fn is_local_host(host: &str) -> bool {
     host == "localhost" || host.ends_with(".localhost") || host == "127.0.0.1" || host == "[::1]"
@@ -128,7 +108,7 @@ pub fn lint(policy: &Policy, doc: &Value) -> Vec<Lint> {
                 match p {
                     Some(OriginPattern::Null) => push("null-origin", path.clone(), "\"null\" is the origin of sandboxed iframes, data: URLs and local files: any site can produce it, so allowing it is close to allowing everyone".into()),
                     Some(OriginPattern::Subdomains { suffix, .. })
-                        if !suffix.contains('.') || PUBLIC_SUFFIXES.contains(&suffix.as_str()) =>
+                        if is_public_suffix(suffix) =>
                     {
                         push("public-suffix-wildcard", path.clone(), format!("\"{e}\" allows every site under the public suffix \"{suffix}\", i.e. anyone can register a matching domain"));
                     }
@@ -136,10 +116,7 @@ pub fn lint(policy: &Policy, doc: &Value) -> Vec<Lint> {
                 }
                 // Covered by another entry of the same list?
                 if let Some(j) = patterns.iter().enumerate().position(|(j, q)| {
-                    j != i
-                        && q.as_ref()
-                            .zip(p.as_ref())
-                            .is_some_and(|(q, p)| covers(q, p))
+                    j != i && q.as_ref().zip(p.as_ref()).is_some_and(|(q, p)| q.covers(p))
                 }) {
                     push(
                         "overlapping-origin",
@@ -159,11 +136,10 @@ pub fn lint(policy: &Policy, doc: &Value) -> Vec<Lint> {
         if let Some(list) = cors["allow_headers"].as_array() {
             for (i, h) in list.iter().enumerate() {
                 if let Some(h) = h.as_str().filter(|h| {
-                    h.eq_ignore_ascii_case("accept")
-                        || h.eq_ignore_ascii_case("accept-language")
-                        || h.eq_ignore_ascii_case("content-language")
+                    SAFELISTED_ANY_VALUE
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(h))
                 }) {
-                    debug_assert!(is_safelisted_request_header_name(&h.to_ascii_lowercase()));
                     push("safelisted-header-listed", format!("{base}.allow_headers[{i}]"), format!("{h} is CORS-safelisted for the values browsers send: browsers only preflight it for unusual values, so listing it rarely changes anything"));
                 }
             }
@@ -257,55 +233,6 @@ pub fn lint(policy: &Policy, doc: &Value) -> Vec<Lint> {
     out
 }
 
-/// True when every origin `inner` allows, `outer` allows too.
-fn covers(outer: &OriginPattern, inner: &OriginPattern) -> bool {
-    use OriginPattern::*;
-    match (outer, inner) {
-        (Any, Any) => false,
-        (Any, _) => true,
-        (
-            Subdomains {
-                scheme,
-                suffix,
-                port,
-            },
-            Exact(e),
-        ) => crate::origin::parse_origin(e).is_some_and(|o| {
-            o.scheme == scheme
-                && o.host
-                    .strip_suffix(suffix.as_str())
-                    .is_some_and(|h| h.ends_with('.') && h.len() > 1)
-                && match port {
-                    PortPattern::Default => o.port.is_none(),
-                    PortPattern::Exact(p) => o.port == Some(*p),
-                    PortPattern::Any => o.port.is_some(),
-                }
-        }),
-        (
-            Subdomains {
-                scheme,
-                suffix,
-                port,
-            },
-            Subdomains {
-                scheme: s2,
-                suffix: x2,
-                port: p2,
-            },
-        ) => {
-            scheme == s2
-                && port == p2
-                && x2 != suffix
-                && x2
-                    .strip_suffix(suffix.as_str())
-                    .is_some_and(|h| h.ends_with('.'))
-        }
-        (AnyPort { scheme, host }, Exact(e)) => crate::origin::parse_origin(e)
-            .is_some_and(|o| o.scheme == scheme && o.host == host && o.port.is_some()),
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +241,35 @@ mod tests {
         let p = Policy::from_json(json).unwrap();
         let v: Value = serde_json::from_str(json).unwrap();
         lint(&p, &v).into_iter().map(|l| (l.code, l.path)).collect()
+    }
+
+    /// The real Public Suffix List, not a short list: hosting platforms
+    /// where anyone can register a subdomain warn, ordinary domains do not.
+    #[test]
+    fn public_suffixes_come_from_the_list() {
+        for suffix in [
+            "s3.amazonaws.com",
+            "blogspot.com",
+            "firebaseapp.com",
+            "co.uk",
+            "github.io",
+            "com",
+            "internal",
+        ] {
+            assert!(is_public_suffix(suffix), "{suffix}");
+            let json = format!(
+                r#"{{"version":1,"cors":{{"allow_origins":["https://*.{suffix}"]}},
+                   "routes":[{{"name":"a","path_prefix":"/a/","upstream":"https://u"}}]}}"#
+            );
+            let got = codes(&json);
+            assert!(
+                got.contains(&("public-suffix-wildcard", "cors.allow_origins[0]".into())),
+                "{suffix}: {got:?}"
+            );
+        }
+        for suffix in ["example.com", "tenant.example.co.uk", "a.b.example"] {
+            assert!(!is_public_suffix(suffix), "{suffix}");
+        }
     }
 
     #[test]

@@ -41,14 +41,20 @@ pub struct Target<'a> {
 impl<'a> Target<'a> {
     /// Splits `path_with_query` at the first `?` and normalises the path.
     pub fn parse(path_with_query: &'a str) -> Self {
-        let (path, query) = match path_with_query.find('?') {
-            Some(i) => path_with_query.split_at(i),
-            None => (path_with_query, ""),
-        };
+        let (path, query) = split_query(path_with_query);
         Target {
             path: normalize(path),
             query,
         }
+    }
+}
+
+/// Splits a request target at its first `?`: the path, and the query (empty,
+/// or `?` and the query). The one place a query is taken off.
+pub fn split_query(path_with_query: &str) -> (&str, &str) {
+    match path_with_query.find('?') {
+        Some(i) => path_with_query.split_at(i),
+        None => (path_with_query, ""),
     }
 }
 

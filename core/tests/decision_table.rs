@@ -1,5 +1,5 @@
-//! Replays tests/cases/decisions.json (the table SPEC.md's response rules are
-//! held to) through the core's `decide`, with every policy both as JSON and in
+//! Replays tests/cases/decisions.json (the gateway's response rules as a
+//! table) through the core's `decide`, with every policy both as JSON and in
 //! its compiled form (`cors-gateway compile`): the two must decide alike.
 
 use cors_gateway_core::decision::upstream_path;

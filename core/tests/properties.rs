@@ -2,7 +2,7 @@
 //! nothing from the request reaches a response header unless it was validated.
 //!
 //! Each property compares the engine with a reference predicate written from
-//! the SPEC's wording, independently of the engine's parser.
+//! the pattern language as the README's policy reference words it, independently of the engine's parser.
 
 use cors_gateway_core::{decide, Action, OriginHeader, Policy, RequestView};
 use proptest::prelude::*;
@@ -47,7 +47,7 @@ fn is_port(p: &str) -> bool {
         && p.parse::<u32>().is_ok_and(|n| n <= 65535)
 }
 
-/// The SPEC's language of the policy above, as plain string rules.
+/// The documented pattern language of the policy above, as plain string rules.
 fn reference_allows(origin: &str) -> bool {
     if origin == "https://app.example.com" {
         return true;
@@ -147,7 +147,7 @@ fn tricky_origin() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(4000))]
 
-    /// Allowed exactly when the SPEC's language says so, for tricky origins.
+    /// Allowed exactly when the documented pattern language says so, for tricky origins.
     #[test]
     fn tricky_origins_match_only_the_patterns_language(origin in tricky_origin()) {
         for p in [policy(), compiled_policy()] {
@@ -171,7 +171,8 @@ proptest! {
         origins in proptest::collection::vec(
             ("https?", "([ab]{1,2}\\.){0,3}[ab]{1,2}\\.?", "(|:80|:8080|:443|:0)"), 1..16),
     ) {
-        use cors_gateway_core::origin::{parse_origin, parse_pattern, OriginSet, OriginTable};
+        use cors_gateway_core::compiled::OriginTable;
+        use cors_gateway_core::origin::{parse_origin, parse_pattern, OriginSet};
         let parsed: Vec<_> = patterns
             .iter()
             .filter_map(|(s, h, p)| parse_pattern(&format!("{s}://{h}{p}")).ok())
@@ -201,7 +202,8 @@ proptest! {
         byte in any::<u8>(),
         starts in proptest::collection::vec(any::<u32>(), 0..4),
     ) {
-        use cors_gateway_core::origin::{parse_origin, OriginSet, OriginTable};
+        use cors_gateway_core::compiled::OriginTable;
+        use cors_gateway_core::origin::{parse_origin, OriginSet};
         use std::sync::Arc;
         let keys: Vec<String> = hosts.iter().map(|h| format!("https://{h}")).collect();
         let (s, d) = {

@@ -4,9 +4,8 @@
 //! (`OriginTable`) matches exactly what the hashed set matches.
 #![no_main]
 
-use cors_gateway_core::origin::{
-    parse_origin, parse_pattern, OriginPattern, OriginSet, OriginTable,
-};
+use cors_gateway_core::compiled::OriginTable;
+use cors_gateway_core::origin::{parse_origin, parse_pattern, OriginPattern, OriginSet};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -11,8 +11,9 @@ use crate::respond;
 use crate::wasi_http::{
     Fields, IncomingBody, IncomingResponse, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
+use cors_gateway_core::forwarding::merge_vary;
 use cors_gateway_core::forwarding::{self, ForwardOptions, Framing};
-use cors_gateway_core::headers::{header_block_len, merge_vary, MAX_HEADER_BLOCK_BYTES};
+use cors_gateway_core::headers::{header_block_len, MAX_HEADER_BLOCK_BYTES};
 use spin_sdk::wit::wasi::http0_2_0::types::{FutureIncomingResponse, FutureTrailers};
 use wasi::clocks::monotonic_clock;
 use wasi::io::poll::{poll, Pollable};

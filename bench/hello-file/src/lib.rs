@@ -2,8 +2,8 @@
 //! first reads `/policies/policy.json` with the host calls the gateway makes
 //! for it in a fresh instance (preopens, open, stat, one read: see
 //! src/policy_file.rs), and does nothing with it. The gateway cannot serve a
-//! policy it has not read, and the SPEC has it re-read the file for every
-//! fresh instance, so this is what the host charges any component that keeps
+//! policy it has not read, and it re-reads the file in every fresh instance
+//! (so that the next request sees an edit), so this is what the host charges any component that keeps
 //! its policy in a file. Its ratio to hello-sdk is the part of the 0.9x
 //! target no guest code can give back; the gateway's ratio to it is what the
 //! gateway's own work costs. It answers 500 when it cannot read the file, so

@@ -15,7 +15,8 @@ mod nginx;
 pub mod regex;
 mod s3;
 
-use cors_gateway_core::headers::{is_forbidden_request_header, is_token};
+use cors_gateway_core::fetch::is_forbidden_request_header;
+use cors_gateway_core::headers::is_token;
 use cors_gateway_core::lint::lint;
 use cors_gateway_core::origin::parse_pattern;
 use cors_gateway_core::Policy;
@@ -285,7 +286,7 @@ fn policy_doc(imp: &mut Import, upstream: Option<&str>) -> String {
         }
         if let Some(m) = c.methods.as_mut() {
             // Browsers never preflight these and the gateway always allows them.
-            m.retain(|x| !cors_gateway_core::headers::is_safelisted_method(x));
+            m.retain(|x| !cors_gateway_core::fetch::is_safelisted_method(x));
         }
         let mut cors = serde_json::Map::new();
         cors.insert("allow_origins".into(), json!(c.origins));
@@ -603,7 +604,7 @@ pub fn merge_rules(imp: &mut Import, rules: &[Rule], any_headers: &[&str]) -> Co
             .collect();
         let lost: Vec<&String> = lost
             .into_iter()
-            .filter(|x| !cors_gateway_core::headers::is_safelisted_method(x))
+            .filter(|x| !cors_gateway_core::fetch::is_safelisted_method(x))
             .collect();
         if !lost.is_empty() || (m == &["*"] && methods != ["*"]) {
             let what = if m == &["*"] {

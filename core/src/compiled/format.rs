@@ -1,7 +1,7 @@
-//! The compiled policy form: what `cors-gateway compile` writes so that a host
-//! without instance reuse (a fresh instance per request) can load a policy of
-//! thousands of origins without parsing, validating and hashing every entry on
-//! every request.
+//! The compiled policy file, [`compile`] and [`load`]: what `cors-gateway
+//! compile` writes so that a host without instance reuse (a fresh instance
+//! per request) can load a policy of thousands of origins without parsing,
+//! validating and hashing every entry on every request.
 //!
 //! The CLI validates the JSON completely, then moves every pattern of every
 //! `allow_origins` list into a sorted [`OriginTable`]; the rest of the policy
@@ -37,9 +37,10 @@
 //!               order (`OriginTable` describes the coding)
 //! ```
 
+use super::OriginTable;
 use crate::json::Json;
-use crate::origin::{parse_pattern, OriginTable};
-use crate::policy::{Policy, PolicyError, PolicyErrors};
+use crate::origin::parse_pattern;
+use crate::policy::{Policy, PolicyErrors};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -89,11 +90,7 @@ pub fn is_compiled(bytes: &[u8]) -> bool {
 }
 
 fn error(message: String) -> PolicyErrors {
-    PolicyErrors(vec![PolicyError {
-        path: String::new(),
-        message: format!("compiled policy: {message}"),
-        line_col: None,
-    }])
+    PolicyErrors::document(format!("compiled policy: {message}"), None)
 }
 
 /// Compiles a policy: validates `json` completely (the same errors as loading

@@ -1,98 +1,26 @@
 //! The CORS decision: given a compiled policy and the CORS-relevant parts of a
 //! request, what to do and which headers to send. This is the one place the
-//! rules of SPEC.md's response table live; the component, `explain` and the
-//! benchmarks all call [`decide`].
+//! rules of the gateway's response table (tests/cases/decisions.json) live;
+//! the component, `explain` and the benchmarks all call [`decide`].
 //!
 //! The decision borrows from the policy and the request and allocates nothing.
 
-use crate::headers::{is_safelisted_method, is_token, parse_request_header_list, HeaderListError};
+mod failure;
+mod request;
+
+pub use failure::Failure;
+pub use request::{OriginHeader, RequestView};
+
+use crate::fetch::is_safelisted_method;
+use crate::headers::{is_token, parse_request_header_list};
 use crate::origin::{parse_origin, OriginMatch, OriginParts, MAX_ORIGIN_LEN};
-use crate::path::{self, PathIssue};
+use crate::path;
 use crate::policy::{CorsConfig, Mode, OnDisallowed, Policy, Route};
-use std::fmt;
 
 /// `Vary` on every answer to an `OPTIONS` request, preflight or not, allowed
 /// or not: a preflight's answer depends on all four.
 pub const VARY_PREFLIGHT: &str = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network";
 pub const VARY_ORIGIN: &str = "Origin";
-
-/// The request's `Origin` header as the host saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OriginHeader<'a> {
-    Absent,
-    One(&'a [u8]),
-    /// More than one `Origin` line: never sent by a browser.
-    Multiple,
-}
-
-/// The parts of a request the decision depends on.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestView<'a> {
-    pub method: &'a str,
-    /// The path, without the query.
-    pub path: &'a str,
-    pub origin: OriginHeader<'a>,
-    /// `Access-Control-Request-Method`; several lines are passed joined by the
-    /// host as an invalid token, which fails the preflight.
-    pub request_method: Option<&'a [u8]>,
-    /// Every `Access-Control-Request-Headers` line.
-    pub request_headers: &'a [&'a [u8]],
-    /// `Access-Control-Request-Private-Network: true` was sent.
-    pub request_private_network: bool,
-    /// The `Host` the request was sent to (the host's authority where it
-    /// knows one); several `Host` lines are passed as an empty value.
-    pub host: Option<&'a [u8]>,
-}
-
-impl<'a> RequestView<'a> {
-    /// Builds the view from a request's method, path (a query is ignored) and
-    /// header lines, as any host hands them over. The path must already be
-    /// [`path::normalize`]d (an unnormalised one is refused, never misrouted).
-    /// `scratch` holds the
-    /// `Access-Control-Request-Headers` lines (the caller owns the buffer so
-    /// this stays allocation-free when it is reused).
-    pub fn from_headers<N: AsRef<str>, V: AsRef<[u8]>>(
-        method: &'a str,
-        path_with_query: &'a str,
-        headers: &'a [(N, V)],
-        scratch: &'a mut Vec<&'a [u8]>,
-    ) -> Self {
-        let path = path_with_query
-            .split_once('?')
-            .map_or(path_with_query, |(p, _)| p);
-        let mut origin = OriginHeader::Absent;
-        let mut request_method: Option<&[u8]> = None;
-        let mut request_private_network = false;
-        let mut host: Option<&[u8]> = None;
-        for (name, value) in headers {
-            let (name, value) = (name.as_ref(), value.as_ref());
-            if name.eq_ignore_ascii_case("origin") {
-                origin = match origin {
-                    OriginHeader::Absent => OriginHeader::One(value),
-                    _ => OriginHeader::Multiple,
-                };
-            } else if name.eq_ignore_ascii_case("access-control-request-method") {
-                // Two lines are never a browser's; an empty value is no token.
-                request_method = Some(if request_method.is_some() { b"" } else { value });
-            } else if name.eq_ignore_ascii_case("access-control-request-headers") {
-                scratch.push(value);
-            } else if name.eq_ignore_ascii_case("access-control-request-private-network") {
-                request_private_network = value.eq_ignore_ascii_case(b"true");
-            } else if name.eq_ignore_ascii_case("host") {
-                host = Some(if host.is_some() { b"" } else { value });
-            }
-        }
-        RequestView {
-            method,
-            path,
-            origin,
-            request_method,
-            request_headers: scratch,
-            request_private_network,
-            host,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -110,99 +38,6 @@ pub enum Action {
     Respond(u16),
     /// Send to the route's upstream.
     Forward,
-}
-
-/// Why a request was refused or not granted CORS access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure<'r> {
-    UnsafePath(PathIssue),
-    /// `allowed_hosts` is set and the request's `Host` is not in it.
-    HostNotAllowed,
-    /// A path under `/.well-known/cors-gateway/` that no gateway feature answers.
-    ReservedPath,
-    MalformedOrigin,
-    OriginNotAllowed,
-    NoRoute,
-    MalformedRequestMethod,
-    MethodNotAllowed(&'r str),
-    RequestHeaders(HeaderListError),
-    HeaderNotAllowed(&'r str),
-    /// `authorization` was requested and the policy only has `"*"`.
-    AuthorizationNeedsListing,
-    PrivateNetworkNotAllowed,
-}
-
-impl Failure<'_> {
-    /// A stable identifier for logs and the debug header.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Failure::UnsafePath(_) => "unsafe-path",
-            Failure::HostNotAllowed => "host-not-allowed",
-            Failure::ReservedPath => "reserved-path",
-            Failure::MalformedOrigin => "malformed-origin",
-            Failure::OriginNotAllowed => "origin-not-allowed",
-            Failure::NoRoute => "no-route",
-            Failure::MalformedRequestMethod => "malformed-request-method",
-            Failure::MethodNotAllowed(_) => "method-not-allowed",
-            Failure::RequestHeaders(HeaderListError::TooLarge) => "request-headers-too-large",
-            Failure::RequestHeaders(HeaderListError::TooMany) => "request-headers-too-many",
-            Failure::RequestHeaders(HeaderListError::NotAToken) => "request-headers-malformed",
-            Failure::HeaderNotAllowed(_) => "header-not-allowed",
-            Failure::AuthorizationNeedsListing => "authorization-not-listed",
-            Failure::PrivateNetworkNotAllowed => "private-network-not-allowed",
-        }
-    }
-}
-
-impl<'r> Failure<'r> {
-    /// The request's value that failed the check, where one did: the
-    /// requested method or header name (what the fix adds to the policy).
-    pub fn detail(&self) -> Option<&'r str> {
-        match self {
-            Failure::MethodNotAllowed(m) => Some(m),
-            Failure::HeaderNotAllowed(h) => Some(h),
-            Failure::AuthorizationNeedsListing => Some("authorization"),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Failure<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::UnsafePath(issue) => write!(
-                f,
-                "{issue}: an upstream could read it as another route's path"
-            ),
-            Failure::HostNotAllowed => f.write_str("the Host is not in allowed_hosts"),
-            Failure::ReservedPath => f.write_str(
-                "paths under /.well-known/cors-gateway/ belong to the gateway and are never forwarded",
-            ),
-            Failure::MalformedOrigin => f.write_str("the Origin header is not a canonical origin"),
-            Failure::OriginNotAllowed => f.write_str("the origin is not in allow_origins"),
-            Failure::NoRoute => f.write_str("no route's path_prefix matches the path"),
-            Failure::MalformedRequestMethod => {
-                f.write_str("Access-Control-Request-Method is not a method token")
-            }
-            Failure::MethodNotAllowed(m) => write!(f, "method {m} is not in allow_methods"),
-            Failure::RequestHeaders(HeaderListError::TooLarge) => {
-                f.write_str("Access-Control-Request-Headers is too large")
-            }
-            Failure::RequestHeaders(HeaderListError::TooMany) => {
-                f.write_str("Access-Control-Request-Headers names too many headers")
-            }
-            Failure::RequestHeaders(HeaderListError::NotAToken) => {
-                f.write_str("Access-Control-Request-Headers has an entry that is not a header name")
-            }
-            Failure::HeaderNotAllowed(h) => write!(f, "request header {h} is not in allow_headers"),
-            Failure::AuthorizationNeedsListing => f.write_str(
-                "authorization is never covered by \"*\" in allow_headers; it must be listed",
-            ),
-            Failure::PrivateNetworkNotAllowed => f.write_str(
-                "private network access was requested and allow_private_network is false",
-            ),
-        }
-    }
 }
 
 /// The CORS response headers granted by a decision, borrowed from the policy
