@@ -16,7 +16,7 @@ use common::{root, run, snapshot};
 fn check_snapshots_and_exit_codes() {
     for (name, file, code) in [
         ("check-clean", "tests/policies/clean.json", 0),
-        ("check-spec-example", "policies/policy.json", 1),
+        ("check-spec-example", "tests/policies/example.json", 1),
         ("check-risky", "tests/policies/risky.json", 1),
         (
             "check-private-network",
@@ -99,7 +99,7 @@ fn misconfigurations_are_flagged_with_stable_codes() {
 
 #[test]
 fn explain_snapshots_and_exit_codes() {
-    let p = "policies/policy.json";
+    let p = "tests/policies/example.json";
     for (name, args, code) in [
         (
             "explain-simple-get",
@@ -219,7 +219,10 @@ fn explain_notes_local_network_access() {
 fn usage_errors_exit_64() {
     assert_eq!(run(&[]).0, 64);
     assert_eq!(run(&["check"]).0, 64);
-    assert_eq!(run(&["explain", "--policy", "policies/policy.json"]).0, 64);
+    assert_eq!(
+        run(&["explain", "--policy", "tests/policies/example.json"]).0,
+        64
+    );
     assert_eq!(run(&["frobnicate"]).0, 64);
     assert_eq!(run(&["check", "no/such/file.json"]).0, 64);
 }
@@ -363,7 +366,7 @@ fn compile_writes_a_policy_that_decides_like_its_json() {
     let dir = tmp.path();
     let out = dir.join("policy.bin");
     let out_s = out.to_str().unwrap();
-    let (code, stdout) = run(&["compile", "policies/policy.json", "-o", out_s]);
+    let (code, stdout) = run(&["compile", "tests/policies/example.json", "-o", out_s]);
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("compiled to"), "{stdout}");
 
@@ -371,7 +374,7 @@ fn compile_writes_a_policy_that_decides_like_its_json() {
     assert_eq!(code, 0, "{stdout}");
     let digest = {
         use sha2::{Digest, Sha256};
-        let d = Sha256::digest(std::fs::read(root().join("policies/policy.json")).unwrap());
+        let d = Sha256::digest(std::fs::read(root().join("tests/policies/example.json")).unwrap());
         d.iter().map(|b| format!("{b:02x}")).collect::<String>()
     };
     assert!(
@@ -379,7 +382,7 @@ fn compile_writes_a_policy_that_decides_like_its_json() {
         "{stdout}"
     );
 
-    let doc = load_json(&root().join("policies/policy.json"));
+    let doc = load_json(&root().join("tests/policies/example.json"));
     let origin = doc["cors"]["allow_origins"][0]
         .as_str()
         .unwrap()
@@ -400,7 +403,7 @@ fn compile_writes_a_policy_that_decides_like_its_json() {
                 "json",
             ])
         };
-        let (json_code, json_out) = args("policies/policy.json");
+        let (json_code, json_out) = args("tests/policies/example.json");
         let (bin_code, bin_out) = args(out_s);
         assert_eq!(json_code, bin_code, "{origin}");
         let (a, b): (Value, Value) = (
@@ -451,4 +454,27 @@ fn compile_writes_a_policy_that_decides_like_its_json() {
     let (code, stdout) = run(&["check", damaged_path.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(stdout.contains("checksum mismatch"), "{stdout}");
+}
+
+/// Every example policy the repository ships is clean under its own `check`:
+/// a new user's first `check` must not exit 1 on the examples.
+#[test]
+fn the_shipped_example_policies_are_clean() {
+    let mut dirs = vec![root().join("policies")];
+    let mut checked = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("policies/") {
+            let path = entry.expect("entry").path();
+            let name = path.to_string_lossy().into_owned();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if name.ends_with(".json") && !name.ends_with(".schema.json") {
+                let (code, out) = run(&["check", &name]);
+                assert_eq!(code, 0, "{out}");
+                assert!(out.contains(", 0 warnings"), "{out}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 4, "{checked} example policies found");
 }

@@ -10,7 +10,7 @@ use common::{root, run};
 
 const POLICIES: [&str; 6] = [
     "tests/policies/clean.json",
-    "policies/policy.json",
+    "tests/policies/example.json",
     "policies/demo.json",
     "tests/policies/risky.json",
     "tests/policies/invalid.json",
@@ -218,7 +218,7 @@ fn explain_has_no_report_formats() {
     let (code, _) = run(&[
         "explain",
         "--policy",
-        "policies/policy.json",
+        "tests/policies/example.json",
         "--origin",
         "https://app.example.com",
         "--format",

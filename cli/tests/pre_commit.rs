@@ -62,13 +62,13 @@ fn try_repo(dir: &Path, cache: &Path) -> (i32, String) {
 fn the_hook_checks_policies_failing_on_errors_and_with_strict_on_warnings() {
     let cache = tempfile::tempdir().unwrap();
 
-    // This repository: policies/demo.json and policies/policy.json (which
-    // draws warnings) pass; the schema and the deliberately broken test
-    // policies are not policy files the hook looks at.
+    // This repository: the example policies under policies/ are clean; the
+    // schema and the deliberately broken test policies are not policy files
+    // the hook looks at.
     let (code, out) = try_repo(&root(), cache.path());
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("policies/policy.json: valid, 2 routes, 4 warnings"),
+        out.contains("policies/policy.json: valid, 2 routes, 0 warnings"),
         "{out}"
     );
     assert!(out.contains("policies/demo.json: valid"), "{out}");
@@ -107,13 +107,13 @@ fn the_hook_checks_policies_failing_on_errors_and_with_strict_on_warnings() {
     // --strict: warnings fail too; without it they pass.
     let script = root().join("scripts/pre-commit-check.sh");
     let (code, out) = run(
-        Command::new(&script).args(["--strict", "policies/policy.json"]),
+        Command::new(&script).args(["--strict", "tests/policies/example.json"]),
         &root(),
         cache.path(),
     );
     assert_eq!(code, 1, "{out}");
     let (code, out) = run(
-        Command::new(&script).args(["policies/policy.json", "tests/policies/clean.json"]),
+        Command::new(&script).args(["tests/policies/example.json", "tests/policies/clean.json"]),
         &root(),
         cache.path(),
     );
