@@ -320,20 +320,13 @@ fn policy_doc(imp: &mut Import, upstream: Option<&str>) -> String {
             n += 1;
         }
         names.push(name.clone());
-        let fields: Vec<String> = [
-            "allow_origins",
-            "allow_methods",
-            "allow_headers",
-            "expose_headers",
-            "allow_credentials",
-            "max_age_secs",
-        ]
-        .iter()
-        .filter_map(|k| {
-            cors.get(*k)
-                .map(|v| format!("        \"{k}\": {}", compact(v)))
-        })
-        .collect();
+        let fields: Vec<String> = cors_gateway_core::policy::CORS_FIELDS
+            .iter()
+            .filter_map(|k| {
+                cors.get(*k)
+                    .map(|v| format!("        \"{k}\": {}", compact(v)))
+            })
+            .collect();
         routes.push(format!(
             "    {{\n      \"name\": {},\n      \"path_prefix\": {},\n      \"upstream\": {},\n      \"cors\": {{\n{}\n      }}\n    }}",
             compact(&json!(name)),

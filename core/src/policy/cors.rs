@@ -24,7 +24,8 @@ pub(super) struct CorsLayer<'a> {
     pub(super) mode: Option<Mode>,
 }
 
-const CORS_FIELDS: [&str; 9] = [
+/// The fields of a `cors` object, in the order the documentation gives them.
+pub const CORS_FIELDS: [&str; 9] = [
     "allow_origins",
     "allow_methods",
     "allow_headers",

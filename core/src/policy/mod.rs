@@ -13,6 +13,7 @@ mod tests;
 mod upstream;
 mod validate;
 
+pub use cors::CORS_FIELDS;
 pub use error::{PolicyError, PolicyErrors};
 pub use model::*;
 pub use upstream::parse_upstream;
