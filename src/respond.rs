@@ -18,9 +18,10 @@ fn plain_500_fields() -> Fields {
     fields
 }
 
-/// The CORS headers of a decision, without `Vary` (which callers merge).
-pub fn decision_headers<'a>(d: &'a Decision<'a>) -> Vec<(&'static str, &'a str)> {
-    d.grant.iter().flat_map(|g| g.headers()).collect()
+/// The CORS headers a decision sends (none in report-only), without `Vary`
+/// (which callers merge).
+pub fn decision_headers<'a>(d: &Decision<'a>) -> Vec<(&'static str, &'a str)> {
+    d.sent_grant().iter().flat_map(|g| g.headers()).collect()
 }
 
 pub struct Head<'a> {

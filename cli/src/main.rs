@@ -31,7 +31,7 @@ use cors_gateway_core::decision::upstream_path;
 use cors_gateway_core::lint::lint;
 use cors_gateway_core::locate::locate;
 use cors_gateway_core::path::Target;
-use cors_gateway_core::{compiled, decide, Action, Decision, Policy, RequestView};
+use cors_gateway_core::{compiled, decide, Action, Decision, Policy, RequestView, Would};
 use report_formats::CheckFormat;
 use serde_json::{json, Value};
 use std::process::ExitCode;
@@ -400,9 +400,9 @@ fn split_header(h: &str) -> (String, String) {
 /// The gateway's answer to one request: status ("forward" or a number),
 /// failure code and the headers it adds.
 fn answer(d: &Decision<'_>) -> (Value, Option<&'static str>, Vec<(String, String)>) {
-    let status = match d.action {
-        Action::Forward => Value::from("forward"),
-        Action::Respond(s) => Value::from(s),
+    let status = match d.status() {
+        None => Value::from("forward"),
+        Some(s) => Value::from(s.as_u16()),
     };
     let headers = d
         .headers()
@@ -433,9 +433,14 @@ fn decide_raw(
     let view = RequestView::from_headers(method, &target.path, headers, &mut scratch);
     let d = decide(policy, &view);
     let (status, failure, out) = answer(&d);
-    let transparent = d.transparent;
-    let upstream = match (d.action, d.route) {
-        (Action::Forward, Some(r)) => Some(format!(
+    let transparent = d.is_report_only();
+    // Where the would-be decision forwards (as the decision table records).
+    let upstream = match d.action {
+        Action::Forward(r)
+        | Action::ReportOnly {
+            route: r,
+            would: Would::Forward,
+        } => Some(format!(
             "{}://{}{}",
             r.upstream.scheme.as_str(),
             r.upstream.authority,
@@ -447,7 +452,7 @@ fn decide_raw(
         status,
         failure,
         out,
-        d.route.map(|r| r.name.clone()),
+        d.route().map(|r| r.name.clone()),
         upstream,
         transparent,
     )

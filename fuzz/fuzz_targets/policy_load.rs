@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
             let answer = |d: Decision<'_>| {
                 let headers: Vec<(&str, String)> =
                     d.headers().map(|(n, v)| (n, v.to_string())).collect();
-                (d.action, d.failure.map(|f| f.code()), headers)
+                (d.status(), d.failure.map(|f| f.code()), headers)
             };
             let probes: [(&str, &[u8], Option<&[u8]>); 3] = [
                 ("OPTIONS", b"https://app.example.com", Some(b"PUT")),
