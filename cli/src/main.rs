@@ -502,11 +502,19 @@ fn explain_raw(
 /// Said of a request on a report-only route, whose real answer is the upstream's.
 const REPORT_ONLY: &str = "report-only route: the gateway forwards this request (and its preflight) untouched and only logs its decision, so the browser judges the upstream's own CORS headers. The answers and the verdict above are what the policy does once enforced.";
 
+/// What the browser's refusal comes from: the gateway's failed check, else
+/// credentials the policy does not allow.
+fn problem<'a>(d: &Decision<'a>, credentials: bool) -> Option<advice::Problem<'a>> {
+    d.failure
+        .map(advice::Problem::Failure)
+        .or(credentials.then_some(advice::Problem::Credentials))
+}
+
 /// The advice for a failed check (see `advice`).
 fn suggestion(
     doc: &Value,
     route: Option<usize>,
-    failure: &str,
+    problem: advice::Problem<'_>,
     req: &PageRequest<'_>,
     header: Option<&str>,
 ) -> Option<String> {
@@ -516,7 +524,7 @@ fn suggestion(
         path: req.url.trim_start_matches("<gateway>"),
         header,
     };
-    advice::fix(doc, route, failure, &refused).map(|f| f.text)
+    advice::fix(doc, route, problem, &refused).map(|f| f.text)
 }
 
 fn explain(
@@ -586,13 +594,8 @@ fn explain(
                 }
                 _ => None,
             };
-            let fix = failure
-                .or(if credentials {
-                    Some("credentials")
-                } else {
-                    None
-                })
-                .and_then(|f| suggestion(&doc, route_index, f, &req, header.as_deref()));
+            let fix = problem(&d, credentials)
+                .and_then(|p| suggestion(&doc, route_index, p, &req, header.as_deref()));
             verdict = Err((blocked, fix));
         }
     }
@@ -610,17 +613,10 @@ fn explain(
         let status_num = status.as_u64().map(|s| s as u16);
         verdict = match browser::check_response(&req, status_num, &out) {
             Ok(()) => Ok(browser::exposed(&req, &out)),
-            Err(blocked) => {
-                let code = failure.or(if credentials {
-                    Some("credentials")
-                } else {
-                    None
-                });
-                Err((
-                    blocked,
-                    code.and_then(|f| suggestion(&doc, route_index, f, &req, None)),
-                ))
-            }
+            Err(blocked) => Err((
+                blocked,
+                problem(&d, credentials).and_then(|p| suggestion(&doc, route_index, p, &req, None)),
+            )),
         };
     }
 
