@@ -406,7 +406,7 @@ fn answer(d: &Decision<'_>) -> (Value, Option<&'static str>, Vec<(String, String
     };
     let headers = d
         .headers()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v).into_owned()))
         .collect();
     (status, d.failure.map(|f| f.code()), headers)
 }

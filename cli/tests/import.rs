@@ -372,7 +372,7 @@ fn respond(policy: &Policy, method: &str, path: &str, h: &[(String, String)]) ->
         status: d.status().map_or(200, |s| s.as_u16()),
         headers: d
             .headers()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v).into_owned()))
             .collect(),
     }
 }

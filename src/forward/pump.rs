@@ -640,10 +640,7 @@ impl Exchange<'_> {
             decision.is_report_only(),
         );
         headers.push(("x-request-id".into(), crate::log::request_id().into_bytes()));
-        headers.extend(
-            cors.iter()
-                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
-        );
+        headers.extend(cors.iter().map(|(n, v)| (n.to_string(), v.to_vec())));
         // Report-only leaves the upstream's `Vary` as it is.
         let merged = merge_vary(&vary_lines, decision.sent_vary());
         if let Some(vary) = merged.filter(|_| !decision.is_report_only()) {

@@ -16,7 +16,7 @@ use crate::headers::{is_token, parse_request_header_list};
 use crate::origin::{parse_origin, OriginMatch, OriginParts, MAX_ORIGIN_LEN};
 use crate::path;
 use crate::policy::{CorsConfig, Mode, OnDisallowed, Policy, Route};
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 
 /// `Vary` on every answer to an `OPTIONS` request, preflight or not, allowed
 /// or not: a preflight's answer depends on all four.
@@ -65,29 +65,30 @@ pub enum Would {
 pub struct Grant<'a> {
     pub allow_origin: &'a str,
     pub allow_credentials: bool,
-    pub allow_methods: Option<&'a str>,
-    pub allow_headers: Option<&'a str>,
-    pub max_age: Option<&'a str>,
+    pub allow_methods: Option<&'a HeaderValue>,
+    pub allow_headers: Option<&'a HeaderValue>,
+    pub max_age: Option<&'a HeaderValue>,
     pub allow_private_network: bool,
-    pub expose_headers: Option<&'a str>,
+    pub expose_headers: Option<&'a HeaderValue>,
 }
 
 impl<'a> Grant<'a> {
     /// The headers in the order they are sent.
-    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &'a str)> + '_ {
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &'a [u8])> + '_ {
+        let policy = |v: &'a HeaderValue| v.as_bytes();
         [
-            Some(("access-control-allow-origin", self.allow_origin)),
+            Some(("access-control-allow-origin", self.allow_origin.as_bytes())),
             self.allow_credentials
-                .then_some(("access-control-allow-credentials", "true")),
+                .then_some(("access-control-allow-credentials", b"true".as_slice())),
             self.allow_methods
-                .map(|v| ("access-control-allow-methods", v)),
+                .map(|v| ("access-control-allow-methods", policy(v))),
             self.allow_headers
-                .map(|v| ("access-control-allow-headers", v)),
-            self.max_age.map(|v| ("access-control-max-age", v)),
+                .map(|v| ("access-control-allow-headers", policy(v))),
+            self.max_age.map(|v| ("access-control-max-age", policy(v))),
             self.allow_private_network
-                .then_some(("access-control-allow-private-network", "true")),
+                .then_some(("access-control-allow-private-network", b"true".as_slice())),
             self.expose_headers
-                .map(|v| ("access-control-expose-headers", v)),
+                .map(|v| ("access-control-expose-headers", policy(v))),
         ]
         .into_iter()
         .flatten()
@@ -192,11 +193,11 @@ impl Decision<'_> {
     }
 
     /// Every header the gateway adds (CORS headers, then `Vary`).
-    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &[u8])> + '_ {
         self.grant
             .iter()
             .flat_map(|g| g.headers())
-            .chain(self.vary.map(|v| ("vary", v)))
+            .chain(self.vary.map(|v| ("vary", v.as_bytes())))
     }
 }
 
@@ -316,11 +317,10 @@ pub fn decide<'a>(policy: &'a Policy, req: &RequestView<'a>) -> Decision<'a> {
             d.grant = Some(Grant {
                 allow_origin: allow_origin_value(c, origin_str),
                 allow_credentials: c.allow_credentials,
-                allow_methods: (!c.allow_methods.is_empty())
-                    .then_some(c.allow_methods.value.as_str()),
+                allow_methods: (!c.allow_methods.is_empty()).then_some(&c.allow_methods.value),
                 allow_headers: (requested_headers && !c.allow_headers.is_empty())
-                    .then_some(c.allow_headers.value.as_str()),
-                max_age: Some(c.max_age_value.as_str()),
+                    .then_some(&c.allow_headers.value),
+                max_age: Some(&c.max_age_value),
                 allow_private_network: req.request_private_network,
                 expose_headers: None,
             });
@@ -394,7 +394,7 @@ fn actual_grant<'a>(c: &'a CorsConfig, origin: &'a str) -> Grant<'a> {
         allow_headers: None,
         max_age: None,
         allow_private_network: false,
-        expose_headers: (!c.expose_headers.is_empty()).then_some(c.expose_headers.value.as_str()),
+        expose_headers: (!c.expose_headers.is_empty()).then_some(&c.expose_headers.value),
     }
 }
 
