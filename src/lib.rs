@@ -143,9 +143,9 @@ fn serve(
     if let Some(a) = &authority {
         view.host = Some(a.as_bytes());
     }
-    let mut decision = decide(policy, &view);
+    let decision = decide(policy, &view);
     log::with_record(|r| {
-        r.route = decision.route.map(|route| route.name.clone());
+        r.route = decision.route().map(|route| route.name.clone());
         r.kind = Some(match decision.kind {
             cors_gateway_core::Kind::NotCors => "not-cors",
             cors_gateway_core::Kind::Preflight => "preflight",
@@ -156,7 +156,7 @@ fn serve(
             cors_gateway_core::OriginHeader::Multiple => Some("<several>".into()),
             cors_gateway_core::OriginHeader::One(v) => Some(log::field(v)),
         };
-        r.decision = Some(match (decision.transparent, decision.outcome()) {
+        r.decision = Some(match (decision.is_report_only(), decision.outcome()) {
             (true, "allow") => "would-allow",
             (true, "refuse") => "would-refuse",
             (_, o) => o,
@@ -168,7 +168,7 @@ fn serve(
             .map(|d| log::field(d.as_bytes()));
         r.mode = Some(
             decision
-                .route
+                .route()
                 .map_or(policy.defaults.mode, |route| route.cors.mode)
                 .as_str(),
         );
@@ -177,33 +177,31 @@ fn serve(
 
     candidate(&decision, &view);
 
-    if decision.transparent && decision.kind != cors_gateway_core::Kind::NotCors {
+    if decision.is_report_only() && decision.kind != cors_gateway_core::Kind::NotCors {
         // Report-only: log what would have happened, then forward as if the
         // gateway were not there (nothing added, nothing of the upstream's
         // CORS headers removed).
         log!(
             "cors-gateway: report-only would-{} {} {} {} route={} origin={}: {}",
             decision.outcome(),
-            match decision.action {
-                Action::Respond(s) => s.to_string(),
-                Action::Forward => "forward".into(),
-            },
+            decision
+                .status()
+                .map_or("forward".into(), |s| s.as_u16().to_string()),
             view.method,
             log::Value(view.path.as_bytes()),
-            decision.route.map_or("-", |r| r.name.as_str()),
+            decision.route().map_or("-", |r| r.name.as_str()),
             OriginForLog(view.origin),
             decision.failure.map_or("-", |f| f.code()),
         );
     } else if let Some(f) = decision.failure {
         log!(
             "cors-gateway: {} {} {} route={} origin={}: {} ({})",
-            match decision.action {
-                Action::Respond(s) => s.to_string(),
-                Action::Forward => "forwarded-without-cors".into(),
-            },
+            decision
+                .status()
+                .map_or("forwarded-without-cors".into(), |s| s.as_u16().to_string()),
             view.method,
             log::Value(view.path.as_bytes()),
-            decision.route.map_or("-", |r| r.name.as_str()),
+            decision.route().map_or("-", |r| r.name.as_str()),
             OriginForLog(view.origin),
             f.code(),
             f
@@ -214,25 +212,19 @@ fn serve(
         // One line per request, for operators (and the browser suite, which
         // counts preflights with it). Request values are escaped and cut.
         log!(
-            "cors-gateway: access {} {} kind={:?} action={:?} route={} origin={} failure={}",
+            "cors-gateway: access {} {} kind={:?} action={} route={} origin={} failure={}",
             view.method,
             log::Value(view.path.as_bytes()),
             decision.kind,
-            decision.action,
-            decision.route.map_or("-", |r| r.name.as_str()),
+            decision.action_for_log(),
+            decision.route().map_or("-", |r| r.name.as_str()),
             OriginForLog(view.origin),
             decision.failure.map_or("-", |f| f.code()),
         );
     }
 
-    let action = decision.action;
-    if decision.transparent {
-        decision.action = Action::Forward;
-        decision.grant = None;
-        decision.vary = None;
-    }
-    match (decision.action, decision.route) {
-        (Action::Forward, Some(route)) => {
+    match decision.action {
+        Action::Forward(route) | Action::ReportOnly { route, .. } => {
             let start = monotonic_ns();
             forward::forward(
                 forward::Incoming {
@@ -248,14 +240,10 @@ fn serve(
             );
             log::note_upstream_ms(monotonic_ns().saturating_sub(start) / 1_000_000);
         }
-        (_, _) => {
-            let status = match action {
-                Action::Respond(s) => s,
-                Action::Forward => 404,
-            };
+        Action::Respond { status, .. } => {
             let cors = respond::decision_headers(&decision);
-            let mut head = Head::new(status, &cors, decision.vary);
-            let mut body = match status {
+            let mut head = Head::new(status.as_u16(), &cors, decision.vary);
+            let mut body = match status.as_u16() {
                 204 => String::new(),
                 403 => "cors-gateway: refused by CORS policy\n".into(),
                 404 => "cors-gateway: no route for this path\n".into(),
@@ -279,16 +267,16 @@ fn candidate(live: &cors_gateway_core::Decision<'_>, view: &RequestView<'_>) {
     };
     let d = decide(&c.policy, view);
     let differs = d.differs_from(live);
-    let status = |d: &cors_gateway_core::Decision<'_>| match d.action {
-        Action::Respond(s) => s.to_string(),
-        Action::Forward => "forward".into(),
+    let status = |d: &cors_gateway_core::Decision<'_>| {
+        d.status()
+            .map_or("forward".into(), |s| s.as_u16().to_string())
     };
     if differs {
         log!(
             "cors-gateway: candidate differs {} {} route={} origin={}: live {} {} {} / candidate {} {} {}",
             view.method,
             log::Value(view.path.as_bytes()),
-            live.route.map_or("-", |r| r.name.as_str()),
+            live.route().map_or("-", |r| r.name.as_str()),
             OriginForLog(view.origin),
             live.outcome(),
             status(live),

@@ -18,9 +18,10 @@ fn plain_500_fields() -> Fields {
     fields
 }
 
-/// The CORS headers of a decision, without `Vary` (which callers merge).
-pub fn decision_headers<'a>(d: &'a Decision<'a>) -> Vec<(&'static str, &'a str)> {
-    d.grant.iter().flat_map(|g| g.headers()).collect()
+/// The CORS headers a decision sends (none in report-only), without `Vary`
+/// (which callers merge).
+pub fn decision_headers<'a>(d: &Decision<'a>) -> Vec<(&'static str, &'a [u8])> {
+    d.sent_grant().iter().flat_map(|g| g.headers()).collect()
 }
 
 pub struct Head<'a> {
@@ -30,10 +31,10 @@ pub struct Head<'a> {
 }
 
 impl<'a> Head<'a> {
-    pub fn new(status: u16, cors: &[(&'static str, &str)], vary: Option<&str>) -> Self {
+    pub fn new(status: u16, cors: &[(&'static str, &[u8])], vary: Option<&str>) -> Self {
         let mut headers: Vec<(String, Vec<u8>)> = cors
             .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .map(|(n, v)| (n.to_string(), v.to_vec()))
             .collect();
         if let Some(v) = vary {
             headers.push(("vary".into(), v.as_bytes().to_vec()));

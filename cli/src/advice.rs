@@ -4,7 +4,16 @@
 //! commands never advise differently.
 
 use cors_gateway_core::policy::DEFAULT_METHODS;
+use cors_gateway_core::Failure;
 use serde_json::Value;
+
+/// What failed: one of the gateway's checks, or (seen only by `explain`,
+/// which plays the browser) a credentialed request the policy does not allow.
+#[derive(Clone, Copy)]
+pub enum Problem<'a> {
+    Failure(Failure<'a>),
+    Credentials,
+}
 
 /// What was refused: the page's origin, the method it asked for (the
 /// `Access-Control-Request-Method` of a preflight), the request path and the
@@ -42,11 +51,16 @@ impl Edit {
     }
 }
 
-/// The fix for the failed check `failure` (its code), on the route at index
+/// The fix for `problem`, on the route at index
 /// `route` of the policy document `doc` (`Value::Null` when unknown: the
 /// defaults are named). A field the route sets itself is changed there; any
 /// other in the defaults, which is where the route takes it from.
-pub fn fix(doc: &Value, route: Option<usize>, failure: &str, r: &Refused<'_>) -> Option<Fix> {
+pub fn fix(
+    doc: &Value,
+    route: Option<usize>,
+    problem: Problem<'_>,
+    r: &Refused<'_>,
+) -> Option<Fix> {
     let own = |name: &str| match route {
         Some(i) if doc["routes"][i]["cors"].get(name).is_some() => Some(i),
         _ => None,
@@ -63,40 +77,40 @@ pub fn fix(doc: &Value, route: Option<usize>, failure: &str, r: &Refused<'_>) ->
             edit: Some(e),
         }
     };
-    Some(match failure {
-        "origin-not-allowed" => add("allow_origins", r.origin),
-        "method-not-allowed" => add("allow_methods", r.method),
-        "header-not-allowed" | "authorization-not-listed" => match r.header {
+    Some(match problem {
+        Problem::Failure(Failure::OriginNotAllowed) => add("allow_origins", r.origin),
+        Problem::Failure(Failure::MethodNotAllowed(_)) => add("allow_methods", r.method),
+        Problem::Failure(Failure::HeaderNotAllowed(_) | Failure::AuthorizationNeedsListing) => match r.header {
             Some(h) => add("allow_headers", h),
             None => Fix {
                 text: format!("add \"the header\" to {}", edit("allow_headers", None).path()),
                 edit: None,
             },
         },
-        "private-network-not-allowed" => {
+        Problem::Failure(Failure::PrivateNetworkNotAllowed) => {
             let e = edit("allow_private_network", None);
             Fix {
                 text: format!("set {} to true", e.path()),
                 edit: Some(e),
             }
         }
-        "no-route" => Fix {
+        Problem::Failure(Failure::NoRoute) => Fix {
             text: format!("add a route whose path_prefix covers \"{}\"", r.path),
             edit: None,
         },
-        "malformed-origin" => Fix {
+        Problem::Failure(Failure::MalformedOrigin) => Fix {
             text: "the Origin is not in the form browsers send (lower case, no default port, no path)"
                 .into(),
             edit: None,
         },
-        "credentials" => Fix {
+        Problem::Credentials => Fix {
             text: format!(
                 "set {} to true (with explicit origins, not \"*\"), or have the page use credentials: 'omit'",
                 edit("allow_credentials", None).path()
             ),
             edit: None,
         },
-        _ => return None,
+        Problem::Failure(_) => return None,
     })
 }
 

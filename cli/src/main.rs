@@ -31,7 +31,7 @@ use cors_gateway_core::decision::upstream_path;
 use cors_gateway_core::lint::lint;
 use cors_gateway_core::locate::locate;
 use cors_gateway_core::path::Target;
-use cors_gateway_core::{compiled, decide, Action, Decision, Policy, RequestView};
+use cors_gateway_core::{compiled, decide, Action, Decision, Policy, RequestView, Would};
 use report_formats::CheckFormat;
 use serde_json::{json, Value};
 use std::process::ExitCode;
@@ -400,13 +400,13 @@ fn split_header(h: &str) -> (String, String) {
 /// The gateway's answer to one request: status ("forward" or a number),
 /// failure code and the headers it adds.
 fn answer(d: &Decision<'_>) -> (Value, Option<&'static str>, Vec<(String, String)>) {
-    let status = match d.action {
-        Action::Forward => Value::from("forward"),
-        Action::Respond(s) => Value::from(s),
+    let status = match d.status() {
+        None => Value::from("forward"),
+        Some(s) => Value::from(s.as_u16()),
     };
     let headers = d
         .headers()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v).into_owned()))
         .collect();
     (status, d.failure.map(|f| f.code()), headers)
 }
@@ -433,9 +433,14 @@ fn decide_raw(
     let view = RequestView::from_headers(method, &target.path, headers, &mut scratch);
     let d = decide(policy, &view);
     let (status, failure, out) = answer(&d);
-    let transparent = d.transparent;
-    let upstream = match (d.action, d.route) {
-        (Action::Forward, Some(r)) => Some(format!(
+    let transparent = d.is_report_only();
+    // Where the would-be decision forwards (as the decision table records).
+    let upstream = match d.action {
+        Action::Forward(r)
+        | Action::ReportOnly {
+            route: r,
+            would: Would::Forward,
+        } => Some(format!(
             "{}://{}{}",
             r.upstream.scheme.as_str(),
             r.upstream.authority,
@@ -447,7 +452,7 @@ fn decide_raw(
         status,
         failure,
         out,
-        d.route.map(|r| r.name.clone()),
+        d.route().map(|r| r.name.clone()),
         upstream,
         transparent,
     )
@@ -497,11 +502,19 @@ fn explain_raw(
 /// Said of a request on a report-only route, whose real answer is the upstream's.
 const REPORT_ONLY: &str = "report-only route: the gateway forwards this request (and its preflight) untouched and only logs its decision, so the browser judges the upstream's own CORS headers. The answers and the verdict above are what the policy does once enforced.";
 
+/// What the browser's refusal comes from: the gateway's failed check, else
+/// credentials the policy does not allow.
+fn problem<'a>(d: &Decision<'a>, credentials: bool) -> Option<advice::Problem<'a>> {
+    d.failure
+        .map(advice::Problem::Failure)
+        .or(credentials.then_some(advice::Problem::Credentials))
+}
+
 /// The advice for a failed check (see `advice`).
 fn suggestion(
     doc: &Value,
     route: Option<usize>,
-    failure: &str,
+    problem: advice::Problem<'_>,
     req: &PageRequest<'_>,
     header: Option<&str>,
 ) -> Option<String> {
@@ -511,7 +524,7 @@ fn suggestion(
         path: req.url.trim_start_matches("<gateway>"),
         header,
     };
-    advice::fix(doc, route, failure, &refused).map(|f| f.text)
+    advice::fix(doc, route, problem, &refused).map(|f| f.text)
 }
 
 fn explain(
@@ -581,13 +594,8 @@ fn explain(
                 }
                 _ => None,
             };
-            let fix = failure
-                .or(if credentials {
-                    Some("credentials")
-                } else {
-                    None
-                })
-                .and_then(|f| suggestion(&doc, route_index, f, &req, header.as_deref()));
+            let fix = problem(&d, credentials)
+                .and_then(|p| suggestion(&doc, route_index, p, &req, header.as_deref()));
             verdict = Err((blocked, fix));
         }
     }
@@ -605,17 +613,10 @@ fn explain(
         let status_num = status.as_u64().map(|s| s as u16);
         verdict = match browser::check_response(&req, status_num, &out) {
             Ok(()) => Ok(browser::exposed(&req, &out)),
-            Err(blocked) => {
-                let code = failure.or(if credentials {
-                    Some("credentials")
-                } else {
-                    None
-                });
-                Err((
-                    blocked,
-                    code.and_then(|f| suggestion(&doc, route_index, f, &req, None)),
-                ))
-            }
+            Err(blocked) => Err((
+                blocked,
+                problem(&d, credentials).and_then(|p| suggestion(&doc, route_index, p, &req, None)),
+            )),
         };
     }
 

@@ -5,8 +5,9 @@
 //! `explain` advises); where a candidate policy decided differently; and, with
 //! `--suggest`, the policy with those changes applied, validated by the core.
 
-use crate::advice::{self, Edit, Refused};
+use crate::advice::{self, Edit, Problem, Refused};
 use cors_gateway_core::json::Json;
+use cors_gateway_core::Failure;
 use cors_gateway_core::Policy;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -241,7 +242,9 @@ pub fn run(o: &Options<'_>) -> u8 {
             path,
             header: (!detail.is_empty()).then_some(detail.as_str()),
         };
-        let fix = advice::fix(doc, index, failure, &refused);
+        // `detail` is the log's `failure_detail` (`""` without one).
+        let fix = Failure::from_code(failure, detail)
+            .and_then(|f| advice::fix(doc, index, Problem::Failure(f), &refused));
         // A cut origin (the log keeps 256 bytes) is not the one to allow.
         let usable = |e: &&Edit| {
             e.field != "allow_origins" || (origin.len() < 256 && !o.except.contains(origin))

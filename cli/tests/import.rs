@@ -12,7 +12,7 @@
 //! Snapshots live in cli/tests/snapshots/import-*.txt; after an intended
 //! change, `UPDATE_SNAPSHOTS=1 cargo test -p cors-gateway-cli --test import`.
 
-use cors_gateway_core::{decide, Action, Policy, RequestView};
+use cors_gateway_core::{decide, Policy, RequestView};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
@@ -369,13 +369,10 @@ fn respond(policy: &Policy, method: &str, path: &str, h: &[(String, String)]) ->
     let d = decide(policy, &view);
     Resp {
         // A forwarded request: the upstream answers 200.
-        status: match d.action {
-            Action::Forward => 200,
-            Action::Respond(s) => s,
-        },
+        status: d.status().map_or(200, |s| s.as_u16()),
         headers: d
             .headers()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v).into_owned()))
             .collect(),
     }
 }

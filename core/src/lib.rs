@@ -31,7 +31,10 @@ pub mod path;
 pub mod policy;
 pub mod request_id;
 
-pub use decision::{decide, Action, Decision, Failure, Grant, Kind, OriginHeader, RequestView};
+pub use decision::{
+    decide, Action, Decision, Failure, Grant, Kind, OriginHeader, RequestView, Would,
+};
+pub use http::StatusCode;
 pub use policy::{Policy, PolicyError, PolicyErrors, Route};
 
 /// The gateway's own namespace: every path in it is answered by the

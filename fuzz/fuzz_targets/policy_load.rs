@@ -17,9 +17,9 @@ fuzz_target!(|data: &[u8]| {
             let bin = compiled::compile(text, [0; 32]).expect("a valid policy compiles");
             let from_bin = compiled::load(bin).expect("a compiled valid policy loads");
             let answer = |d: Decision<'_>| {
-                let headers: Vec<(&str, String)> =
-                    d.headers().map(|(n, v)| (n, v.to_string())).collect();
-                (d.action, d.failure.map(|f| f.code()), headers)
+                let headers: Vec<(&str, Vec<u8>)> =
+                    d.headers().map(|(n, v)| (n, v.to_vec())).collect();
+                (d.status(), d.failure.map(|f| f.code()), headers)
             };
             let probes: [(&str, &[u8], Option<&[u8]>); 3] = [
                 ("OPTIONS", b"https://app.example.com", Some(b"PUT")),

@@ -9,7 +9,7 @@
 
 use cors_gateway_core::decision::upstream_path;
 use cors_gateway_core::path::Target;
-use cors_gateway_core::{decide, Action, OriginHeader, Policy, RequestView};
+use cors_gateway_core::{decide, Action, OriginHeader, Policy, RequestView, Would};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -164,7 +164,12 @@ fuzz_target!(|data: &[u8]| {
         host: None,
     };
     let d = decide(policy, &view);
-    let (Action::Forward, Some(route)) = (d.action, d.route) else {
+    let (Action::Forward(route)
+    | Action::ReportOnly {
+        route,
+        would: Would::Forward,
+    }) = d.action
+    else {
         return;
     };
     let forwarded = upstream_path(route, &t.path, t.query);

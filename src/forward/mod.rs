@@ -42,7 +42,7 @@ impl Answer<'_> {
         let cors = respond::decision_headers(self.decision);
         respond::send(
             out,
-            Head::new(status, &cors, self.decision.vary),
+            Head::new(status, &cors, self.decision.sent_vary()),
             reason_body(status),
         );
     }

@@ -637,15 +637,13 @@ impl Exchange<'_> {
             &upstream_headers,
             status,
             &route.forward,
-            decision.transparent,
+            decision.is_report_only(),
         );
         headers.push(("x-request-id".into(), crate::log::request_id().into_bytes()));
-        headers.extend(
-            cors.iter()
-                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
-        );
-        if let Some(vary) = merge_vary(&vary_lines, decision.vary).filter(|_| !decision.transparent)
-        {
+        headers.extend(cors.iter().map(|(n, v)| (n.to_string(), v.to_vec())));
+        // Report-only leaves the upstream's `Vary` as it is.
+        let merged = merge_vary(&vary_lines, decision.sent_vary());
+        if let Some(vary) = merged.filter(|_| !decision.is_report_only()) {
             headers.push(("vary".into(), vary.into_bytes()));
         }
         let length = match forwarding::framing(&upstream_headers) {

@@ -16,6 +16,7 @@ use crate::headers::{is_token, parse_request_header_list};
 use crate::origin::{parse_origin, OriginMatch, OriginParts, MAX_ORIGIN_LEN};
 use crate::path;
 use crate::policy::{CorsConfig, Mode, OnDisallowed, Policy, Route};
+use http::{HeaderValue, StatusCode};
 
 /// `Vary` on every answer to an `OPTIONS` request, preflight or not, allowed
 /// or not: a preflight's answer depends on all four.
@@ -32,11 +33,29 @@ pub enum Kind {
     Actual,
 }
 
+/// What the gateway does with a request. A forward always names its route,
+/// and report-only is its own case, so the host only matches.
+#[derive(Debug, Clone, Copy)]
+pub enum Action<'a> {
+    /// The gateway answers itself with this status; `route` is the route the
+    /// path chose, if any (for the log).
+    Respond {
+        status: StatusCode,
+        route: Option<&'a Route>,
+    },
+    /// Send to the route's upstream, adding the decision's grant and `Vary`.
+    Forward(&'a Route),
+    /// The route is in `"mode": "report-only"` and the request passed the
+    /// boundary checks: forward it untouched (no CORS header added, none of
+    /// the upstream's removed). `would` and the decision's other fields are
+    /// what the gateway *would* have done, for the log.
+    ReportOnly { route: &'a Route, would: Would },
+}
+
+/// What an enforcing gateway would have done with a report-only request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// The gateway answers itself with this status.
-    Respond(u16),
-    /// Send to the route's upstream.
+pub enum Would {
+    Respond(StatusCode),
     Forward,
 }
 
@@ -46,29 +65,30 @@ pub enum Action {
 pub struct Grant<'a> {
     pub allow_origin: &'a str,
     pub allow_credentials: bool,
-    pub allow_methods: Option<&'a str>,
-    pub allow_headers: Option<&'a str>,
-    pub max_age: Option<&'a str>,
+    pub allow_methods: Option<&'a HeaderValue>,
+    pub allow_headers: Option<&'a HeaderValue>,
+    pub max_age: Option<&'a HeaderValue>,
     pub allow_private_network: bool,
-    pub expose_headers: Option<&'a str>,
+    pub expose_headers: Option<&'a HeaderValue>,
 }
 
 impl<'a> Grant<'a> {
     /// The headers in the order they are sent.
-    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &'a str)> + '_ {
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &'a [u8])> + '_ {
+        let policy = |v: &'a HeaderValue| v.as_bytes();
         [
-            Some(("access-control-allow-origin", self.allow_origin)),
+            Some(("access-control-allow-origin", self.allow_origin.as_bytes())),
             self.allow_credentials
-                .then_some(("access-control-allow-credentials", "true")),
+                .then_some(("access-control-allow-credentials", b"true".as_slice())),
             self.allow_methods
-                .map(|v| ("access-control-allow-methods", v)),
+                .map(|v| ("access-control-allow-methods", policy(v))),
             self.allow_headers
-                .map(|v| ("access-control-allow-headers", v)),
-            self.max_age.map(|v| ("access-control-max-age", v)),
+                .map(|v| ("access-control-allow-headers", policy(v))),
+            self.max_age.map(|v| ("access-control-max-age", policy(v))),
             self.allow_private_network
-                .then_some(("access-control-allow-private-network", "true")),
+                .then_some(("access-control-allow-private-network", b"true".as_slice())),
             self.expose_headers
-                .map(|v| ("access-control-expose-headers", v)),
+                .map(|v| ("access-control-expose-headers", policy(v))),
         ]
         .into_iter()
         .flatten()
@@ -79,19 +99,74 @@ impl<'a> Grant<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Decision<'a> {
     pub kind: Kind,
-    pub action: Action,
-    pub route: Option<&'a Route>,
+    pub action: Action<'a>,
     pub origin_match: Option<OriginMatch>,
     pub failure: Option<Failure<'a>>,
-    /// CORS headers to send; `None` means none at all.
+    /// CORS headers to send (in report-only: that would be sent); `None`
+    /// means none at all.
     pub grant: Option<Grant<'a>>,
-    /// Value to merge into the response's `Vary`.
+    /// Value to merge into the response's `Vary` (in report-only: that would be).
     pub vary: Option<&'static str>,
-    /// The route is in `"mode": "report-only"` and the request passed the
-    /// boundary checks: the host forwards it untouched (no CORS header
-    /// added, none of the upstream's removed), and every other field is the
-    /// decision the gateway *would* have made, for the log.
-    pub transparent: bool,
+}
+
+impl<'a> Decision<'a> {
+    /// The route the path chose, if any.
+    pub fn route(&self) -> Option<&'a Route> {
+        match self.action {
+            Action::Respond { route, .. } => route,
+            Action::Forward(route) | Action::ReportOnly { route, .. } => Some(route),
+        }
+    }
+
+    /// The status the gateway answers (in report-only: would answer) itself
+    /// with; `None` when it forwards (would forward).
+    pub fn status(&self) -> Option<StatusCode> {
+        match self.action {
+            Action::Respond { status, .. }
+            | Action::ReportOnly {
+                would: Would::Respond(status),
+                ..
+            } => Some(status),
+            Action::Forward(_)
+            | Action::ReportOnly {
+                would: Would::Forward,
+                ..
+            } => None,
+        }
+    }
+
+    /// Whether the request is forwarded untouched (report-only).
+    pub fn is_report_only(&self) -> bool {
+        matches!(self.action, Action::ReportOnly { .. })
+    }
+
+    /// The CORS headers actually sent (none in report-only), without `Vary`.
+    pub fn sent_grant(&self) -> Option<Grant<'a>> {
+        self.grant.filter(|_| !self.is_report_only())
+    }
+
+    /// The `Vary` value actually merged (none in report-only).
+    pub fn sent_vary(&self) -> Option<&'static str> {
+        self.vary.filter(|_| !self.is_report_only())
+    }
+
+    /// The would-be action as the access log has always written it
+    /// (`Respond(403)` or `Forward`).
+    pub fn action_for_log(&self) -> ActionForLog {
+        ActionForLog(self.status())
+    }
+}
+
+/// See [`Decision::action_for_log`].
+pub struct ActionForLog(Option<StatusCode>);
+
+impl std::fmt::Display for ActionForLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(s) => write!(f, "Respond({})", s.as_u16()),
+            None => f.write_str("Forward"),
+        }
+    }
 }
 
 impl Decision<'_> {
@@ -111,18 +186,18 @@ impl Decision<'_> {
     /// The mode is not compared: a report-only policy's would-be decision is
     /// what a candidate is held against.
     pub fn differs_from(&self, other: &Decision<'_>) -> bool {
-        self.action != other.action
+        self.status() != other.status()
             || self.failure.map(|f| f.code()) != other.failure.map(|f| f.code())
             || self.vary != other.vary
             || !self.headers().eq(other.headers())
     }
 
     /// Every header the gateway adds (CORS headers, then `Vary`).
-    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &[u8])> + '_ {
         self.grant
             .iter()
             .flat_map(|g| g.headers())
-            .chain(self.vary.map(|v| ("vary", v)))
+            .chain(self.vary.map(|v| ("vary", v.as_bytes())))
     }
 }
 
@@ -170,35 +245,32 @@ pub fn decide<'a>(policy: &'a Policy, req: &RequestView<'a>) -> Decision<'a> {
         _ if cors.origin_independent() => None,
         _ => Some(VARY_ORIGIN),
     };
-    let mut d = Decision {
+    let mut d = Draft {
         kind,
-        action: Action::Forward,
-        route,
         origin_match: None,
         failure: None,
         grant: None,
         vary,
-        transparent: false,
+        report_only: None,
     };
-    let refuse = |mut d: Decision<'a>, status: u16, failure: Failure<'a>| {
-        d.action = Action::Respond(status);
+    let refuse = |mut d: Draft<'a>, status: StatusCode, failure: Failure<'a>| {
         d.failure = Some(failure);
-        d
+        d.respond(status, route)
     };
     if let Err(issue) = path::check(req.path, route.is_some_and(|r| r.allow_encoded_slashes)) {
-        return refuse(d, 400, Failure::UnsafePath(issue));
+        return refuse(d, StatusCode::BAD_REQUEST, Failure::UnsafePath(issue));
     }
     let hosts = route.map_or(&policy.allowed_hosts, |r| &r.allowed_hosts);
     if let Some(hosts) = hosts {
         if !req.host.is_some_and(|h| hosts.contains(h)) {
-            return refuse(d, 421, Failure::HostNotAllowed);
+            return refuse(d, StatusCode::MISDIRECTED_REQUEST, Failure::HostNotAllowed);
         }
     }
     if crate::is_reserved_path(req.path) {
-        return refuse(d, 404, Failure::ReservedPath);
+        return refuse(d, StatusCode::NOT_FOUND, Failure::ReservedPath);
     }
     // Past the boundary checks, which report-only never relaxes.
-    d.transparent = route.is_some_and(|r| r.cors.mode == Mode::ReportOnly);
+    d.report_only = route.filter(|r| r.cors.mode == Mode::ReportOnly);
     let (origin_str, parts) = match origin {
         Origin::Absent => {
             return match route {
@@ -208,13 +280,13 @@ pub fn decide<'a>(policy: &'a Policy, req: &RequestView<'a>) -> Decision<'a> {
                 // safe (a cached copy is right for any later CORS request).
                 Some(r) if r.cors.origin_independent() => {
                     d.grant = Some(actual_grant(&r.cors, "*"));
-                    d
+                    d.forward(r)
                 }
-                Some(_) => d,
-                None => refuse(d, 404, Failure::NoRoute),
+                Some(r) => d.forward(r),
+                None => refuse(d, StatusCode::NOT_FOUND, Failure::NoRoute),
             };
         }
-        Origin::Malformed => return refuse(d, 403, Failure::MalformedOrigin),
+        Origin::Malformed => return refuse(d, StatusCode::FORBIDDEN, Failure::MalformedOrigin),
         Origin::Null(s) => (s, None),
         Origin::Tuple(s, p) => (s, Some(p)),
     };
@@ -224,39 +296,84 @@ pub fn decide<'a>(policy: &'a Policy, req: &RequestView<'a>) -> Decision<'a> {
         if d.origin_match.is_some() {
             d.grant = Some(actual_grant(cors, origin_str));
         }
-        return refuse(d, 404, Failure::NoRoute);
+        return refuse(d, StatusCode::NOT_FOUND, Failure::NoRoute);
     };
     if d.origin_match.is_none() {
         return match (kind, cors.on_disallowed_origin) {
             (Kind::Actual, OnDisallowed::Forward) => {
                 d.failure = Some(Failure::OriginNotAllowed);
-                d
+                d.forward(route)
             }
-            _ => refuse(d, 403, Failure::OriginNotAllowed),
+            _ => refuse(d, StatusCode::FORBIDDEN, Failure::OriginNotAllowed),
         };
     }
     if kind == Kind::Actual {
         d.grant = Some(actual_grant(&route.cors, origin_str));
-        return d;
+        return d.forward(route);
     }
     match check_preflight(&route.cors, req) {
         Ok(requested_headers) => {
             let c = &route.cors;
-            d.action = Action::Respond(204);
             d.grant = Some(Grant {
                 allow_origin: allow_origin_value(c, origin_str),
                 allow_credentials: c.allow_credentials,
-                allow_methods: (!c.allow_methods.is_empty())
-                    .then_some(c.allow_methods.value.as_str()),
+                allow_methods: (!c.allow_methods.is_empty()).then_some(&c.allow_methods.value),
                 allow_headers: (requested_headers && !c.allow_headers.is_empty())
-                    .then_some(c.allow_headers.value.as_str()),
-                max_age: Some(c.max_age_value.as_str()),
+                    .then_some(&c.allow_headers.value),
+                max_age: Some(&c.max_age_value),
                 allow_private_network: req.request_private_network,
                 expose_headers: None,
             });
-            d
+            d.respond(StatusCode::NO_CONTENT, Some(route))
         }
-        Err(f) => refuse(d, 403, f),
+        Err(f) => refuse(d, StatusCode::FORBIDDEN, f),
+    }
+}
+
+/// A decision being made: everything but the action, which is set last, from
+/// a route in hand (so a forward without one cannot be written).
+struct Draft<'a> {
+    kind: Kind,
+    origin_match: Option<OriginMatch>,
+    failure: Option<Failure<'a>>,
+    grant: Option<Grant<'a>>,
+    vary: Option<&'static str>,
+    /// The route, once past the boundary checks, when it is report-only.
+    report_only: Option<&'a Route>,
+}
+
+impl<'a> Draft<'a> {
+    fn respond(self, status: StatusCode, route: Option<&'a Route>) -> Decision<'a> {
+        let action = match self.report_only {
+            Some(route) => Action::ReportOnly {
+                route,
+                would: Would::Respond(status),
+            },
+            None => Action::Respond { status, route },
+        };
+        self.with(action)
+    }
+
+    fn forward(self, route: &'a Route) -> Decision<'a> {
+        let action = match self.report_only {
+            Some(route) => Action::ReportOnly {
+                route,
+                would: Would::Forward,
+            },
+            None => Action::Forward(route),
+        };
+        self.with(action)
+    }
+
+    fn with(self, action: Action<'a>) -> Decision<'a> {
+        Decision {
+            kind: self.kind,
+            action,
+            origin_match: self.origin_match,
+            failure: self.failure,
+            grant: self.grant,
+            vary: self.vary,
+        }
     }
 }
 
@@ -277,7 +394,7 @@ fn actual_grant<'a>(c: &'a CorsConfig, origin: &'a str) -> Grant<'a> {
         allow_headers: None,
         max_age: None,
         allow_private_network: false,
-        expose_headers: (!c.expose_headers.is_empty()).then_some(c.expose_headers.value.as_str()),
+        expose_headers: (!c.expose_headers.is_empty()).then_some(&c.expose_headers.value),
     }
 }
 

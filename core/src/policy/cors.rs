@@ -229,7 +229,7 @@ impl Validator {
             allow_headers: list(headers, &[]),
             expose_headers: list(expose, &[]),
             allow_credentials: credentials.is_some_and(|(b, _)| *b),
-            max_age_value: max_age.to_string(),
+            max_age_value: http::HeaderValue::from(max_age),
             allow_private_network: pick(base, over, |l| &l.allow_private_network)
                 .is_some_and(|(b, _)| *b),
             on_disallowed_origin: pick(base, over, |l| &l.on_disallowed_origin)

@@ -3,6 +3,7 @@
 
 use crate::host::HostSet;
 use crate::origin::OriginSet;
+use http::HeaderValue;
 use std::fmt;
 use std::sync::Arc;
 
@@ -49,8 +50,9 @@ pub struct NameList {
     pub wildcard: bool,
     /// The other entries: methods as written, header names in lower case.
     pub names: Vec<String>,
-    /// The response header value, rendered once at load time.
-    pub value: String,
+    /// The response header value, rendered once at load time (a
+    /// `HeaderValue`: the host accepts it, by type).
+    pub value: HeaderValue,
 }
 
 impl NameList {
@@ -60,7 +62,9 @@ impl NameList {
             parts.push("*");
         }
         parts.extend(names.iter().map(String::as_str));
-        let value = parts.join(", ");
+        // Validated tokens joined by ", ": always a valid value (load time only).
+        let value =
+            HeaderValue::try_from(parts.join(", ")).expect("a list of tokens is a header value");
         NameList {
             wildcard,
             names,
@@ -92,7 +96,7 @@ pub struct CorsConfig {
     pub allow_headers: Arc<NameList>,
     pub expose_headers: Arc<NameList>,
     pub allow_credentials: bool,
-    pub max_age_value: String,
+    pub max_age_value: HeaderValue,
     pub allow_private_network: bool,
     pub on_disallowed_origin: OnDisallowed,
     pub mode: Mode,
