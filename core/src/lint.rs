@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn the_spec_example_is_clean_but_for_what_it_chose() {
-        let text = include_str!("../../policies/policy.json");
+        let text = include_str!("../../tests/policies/example.json");
         let got = codes(text);
         // The spec's example lists GET and POST (harmless) and an exact origin
         // that its own subdomain pattern already covers; nothing risky.

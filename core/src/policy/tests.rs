@@ -15,7 +15,7 @@ const ROUTE: &str = r#"{"name":"api","path_prefix":"/api/","upstream":"http://12
 
 #[test]
 fn spec_example_loads() {
-    let p = Policy::from_json(include_str!("../../../policies/policy.json")).unwrap();
+    let p = Policy::from_json(include_str!("../../../tests/policies/example.json")).unwrap();
     assert_eq!(p.routes.len(), 2);
     let public = p.route_for("/public/x").unwrap();
     assert!(public.cors.origins.allows_any());
