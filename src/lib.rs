@@ -112,17 +112,21 @@ fn serve(
     }
 
     #[cfg(feature = "spin")]
-    let current = {
+    let (current, candidate) = {
         let store = spin::open_store();
         let raw = spin::source(&store);
-        let keeper = spin::KvKeeper(store.as_ref().ok().and_then(Option::as_ref));
-        source::current_with(raw, &keeper)
+        let store = store.as_ref().ok().and_then(Option::as_ref);
+        let current = source::current_with(raw, &spin::KvKeeper(store));
+        (current, source::candidate(spin::candidate_source(store)))
     };
     #[cfg(not(feature = "spin"))]
-    let current = source::current(source::portable_source());
+    let (current, candidate) = (
+        source::current(source::portable_source()),
+        source::candidate(source::portable_candidate()),
+    );
 
     if path == HEALTH_PATH && matches!(method, Method::Get | Method::Head) {
-        return health(out, &current);
+        return health(out, &current, &candidate);
     }
     let current = match current {
         Ok(c) => c,
@@ -175,7 +179,7 @@ fn serve(
         r.policy_sha256 = Some(current.loaded.sha256().to_string());
     });
 
-    candidate(&decision, &view);
+    compare_candidate(&decision, &view, &candidate);
 
     if decision.is_report_only() && decision.kind != cors_gateway_core::Kind::NotCors {
         // Report-only: log what would have happened, then forward as if the
@@ -261,8 +265,12 @@ fn serve(
 
 /// Decides the request with the candidate policy too; logs where the two
 /// differ. The candidate never changes the response.
-fn candidate(live: &cors_gateway_core::Decision<'_>, view: &RequestView<'_>) {
-    let source::Candidate::Valid(c) = source::candidate() else {
+fn compare_candidate(
+    live: &cors_gateway_core::Decision<'_>,
+    view: &RequestView<'_>,
+    candidate: &source::Candidate,
+) {
+    let source::Candidate::Valid(c) = candidate else {
         return;
     };
     let d = decide(&c.policy, view);
@@ -371,7 +379,11 @@ fn admin_status() -> serde_json::Value {
     serde_json::Value::Null
 }
 
-fn health(out: ResponseOutparam, current: &Result<source::Current, source::Unavailable>) {
+fn health(
+    out: ResponseOutparam,
+    current: &Result<source::Current, source::Unavailable>,
+    candidate: &source::Candidate,
+) {
     let (status, body) = match current {
         Ok(c) => (
             200,
@@ -387,7 +399,7 @@ fn health(out: ResponseOutparam, current: &Result<source::Current, source::Unava
                         .map(|r| r.name.as_str())
                         .collect::<Vec<_>>(),
                 },
-                "candidate": match source::candidate() {
+                "candidate": match candidate {
                     source::Candidate::None => serde_json::Value::Null,
                     source::Candidate::Valid(k) => serde_json::json!({"source": k.source, "sha256": k.sha256()}),
                     source::Candidate::Invalid { source, reason } => serde_json::json!({"source": source, "error": reason}),

@@ -65,23 +65,32 @@ pub enum Candidate {
     },
 }
 
-/// The portable candidate: `CORS_POLICY_CANDIDATE` (the JSON itself), else the
-/// file named by `CORS_POLICY_CANDIDATE_FILE`. Read whole on every request
-/// (only while one is configured): the stamp cache watches the live file.
-pub fn candidate() -> Candidate {
+/// The portable candidate sources: `CORS_POLICY_CANDIDATE` (the JSON itself),
+/// else the file named by `CORS_POLICY_CANDIDATE_FILE`. `Ok(None)`: none is
+/// configured. The file is read whole on every request while it is set (the
+/// stamp cache watches the live file only).
+pub fn portable_candidate() -> RawSource {
     let env = env();
-    let (source, bytes) = match (&env.candidate, &env.candidate_file) {
-        (Some(json), _) => ("env:CORS_POLICY_CANDIDATE".to_string(), Arc::clone(json)),
+    match (&env.candidate, &env.candidate_file) {
+        (Some(json), _) => Ok(Some((
+            "env:CORS_POLICY_CANDIDATE".to_string(),
+            Arc::clone(json),
+        ))),
         (None, Some(file)) => match std::fs::read(file) {
-            Ok(b) => (format!("file:{file}"), Arc::new(b)),
-            Err(e) => {
-                return Candidate::Invalid {
-                    source: format!("file:{file}"),
-                    reason: format!("cannot read {file}: {e}"),
-                }
-            }
+            Ok(b) => Ok(Some((format!("file:{file}"), Arc::new(b)))),
+            Err(e) => Err((format!("file:{file}"), format!("cannot read {file}: {e}"))),
         },
-        (None, None) => return Candidate::None,
+        (None, None) => Ok(None),
+    }
+}
+
+/// The candidate policy read from `raw` (the portable sources, or the Spin
+/// build's ahead of them), parsed once per version.
+pub fn candidate(raw: RawSource) -> Candidate {
+    let (source, bytes) = match raw {
+        Ok(Some(found)) => found,
+        Ok(None) => return Candidate::None,
+        Err((source, reason)) => return Candidate::Invalid { source, reason },
     };
     let cached = CANDIDATE.with(|c| c.borrow().clone());
     match &cached {
@@ -138,6 +147,9 @@ pub struct Env {
     pub json_log: bool,
     candidate: Option<Arc<Vec<u8>>>,
     candidate_file: Option<String>,
+    /// `CORS_POLICY_CANDIDATE_SPIN=1` (Spin build): the candidate is also looked
+    /// for in the key-value store and a Spin variable. Off, they cost nothing.
+    pub spin_candidate: bool,
 }
 
 /// This instance's [`Env`], read from the environment on first use.
@@ -155,6 +167,8 @@ pub fn env() -> &'static Env {
             candidate: std::env::var_os("CORS_POLICY_CANDIDATE")
                 .map(|v| Arc::new(v.into_encoded_bytes())),
             candidate_file: std::env::var("CORS_POLICY_CANDIDATE_FILE").ok(),
+            spin_candidate: std::env::var_os("CORS_POLICY_CANDIDATE_SPIN")
+                .is_some_and(|v| v == "1"),
         }
     })
 }

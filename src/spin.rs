@@ -67,6 +67,35 @@ pub fn source(store: &Result<Option<Store>, String>) -> RawSource {
     source::portable_source()
 }
 
+/// The candidate policy's key in the store (`CORS_POLICY_CANDIDATE_SPIN=1`).
+pub const CANDIDATE_KEY: &str = "cors-gateway/policy-candidate";
+/// The Spin variable holding a candidate policy (`CORS_POLICY_CANDIDATE_SPIN=1`).
+pub const CANDIDATE_VAR: &str = "cors_policy_candidate";
+
+/// The candidate's raw source. With `CORS_POLICY_CANDIDATE_SPIN=1`: the
+/// key-value entry [`CANDIDATE_KEY`], else the variable [`CANDIDATE_VAR`] when
+/// not empty, else the portable candidate sources; without it, only those
+/// (no host call: the candidate is off on most requests of most deploys).
+pub fn candidate_source(store: Option<&Store>) -> RawSource {
+    if !source::env().spin_candidate {
+        return source::portable_candidate();
+    }
+    if let Some(store) = store {
+        let name = format!("kv:{STORE}/{CANDIDATE_KEY}");
+        match store.get(CANDIDATE_KEY) {
+            Ok(Some(bytes)) => return Ok(Some((name, Arc::new(bytes)))),
+            Ok(None) => {}
+            Err(e) => return Err((name, format!("cannot read: {e:?}"))),
+        }
+    }
+    let name = format!("variable:{CANDIDATE_VAR}");
+    match variables::get(CANDIDATE_VAR) {
+        Ok(v) if !v.trim().is_empty() => Ok(Some((name, Arc::new(v.into_bytes())))),
+        Ok(_) | Err(variables::Error::Undefined(_)) => source::portable_candidate(),
+        Err(e) => Err((name, format!("cannot read: {e:?}"))),
+    }
+}
+
 /// The admin token, when one is configured (non-empty).
 pub fn admin_token() -> Result<Option<String>, &'static str> {
     let Some(token) = variables::get(ADMIN_TOKEN_VAR)

@@ -63,8 +63,8 @@ fn spin_manifest_matches_policy_and_build() {
     }
 }
 
-/// The Spin build reads the key-value store `default` and two variables: the
-/// manifest must grant the store and declare both (the token as a secret), or
+/// The Spin build reads the key-value store `default` and three variables: the
+/// manifest must grant the store and declare each (the token as a secret), or
 /// Spin refuses them at run time.
 #[test]
 fn spin_manifest_grants_what_the_spin_build_reads() {
@@ -77,7 +77,11 @@ fn spin_manifest_grants_what_the_spin_build_reads() {
         .expect("key_value_stores");
     assert!(stores.iter().any(|s| s.as_str() == Some("default")));
     let source = std::fs::read_to_string(root().join("src/spin.rs")).expect("src/spin.rs");
-    for (var, secret) in [("cors_policy", false), ("cors_admin_token", true)] {
+    for (var, secret) in [
+        ("cors_policy", false),
+        ("cors_policy_candidate", false),
+        ("cors_admin_token", true),
+    ] {
         assert!(
             source.contains(&format!("\"{var}\"")),
             "src/spin.rs no longer reads {var}"

@@ -349,3 +349,55 @@ fn a_policy_stored_by_the_admin_is_last_known_good_before_any_request_uses_it() 
     assert_eq!(allowed(&h), "https://a.example", "{}", h.logs());
     assert_eq!(health(&h)["status"], "degraded");
 }
+
+/// The candidate's Spin sources (`CORS_POLICY_CANDIDATE_SPIN=1`): the
+/// key-value entry, else the variable, else the portable ones; decided beside
+/// the live policy, never enforced, reported by health. Off, neither is read.
+#[test]
+fn the_candidate_comes_from_the_store_or_a_variable_when_enabled() {
+    const CANDIDATE_KEY: &str = "cors-gateway/policy-candidate";
+    let up = Upstream::start();
+    let mut h = host();
+    h.set_variable("cors_policy", &policy(&up.url(), "https://a.example"));
+    let from_var = policy(&up.url(), "https://b.example");
+    let from_kv = policy(&up.url(), "https://c.example");
+    h.set_variable("cors_policy_candidate", &from_var);
+    h.kv_set(CANDIDATE_KEY, from_kv.as_bytes());
+
+    // Not enabled: the Spin candidate sources are not consulted.
+    assert_eq!(health(&h)["candidate"], Value::Null);
+
+    h.env("CORS_POLICY_CANDIDATE_SPIN", "1");
+    let c = &health(&h)["candidate"];
+    assert_eq!(c["source"], "kv:default/cors-gateway/policy-candidate");
+    assert_eq!(c["sha256"], sha256_hex(from_kv.as_bytes()).as_str());
+    // The live policy is still the one enforced; the difference is logged.
+    assert_eq!(allowed(&h), "https://a.example");
+    assert!(
+        h.logs().contains("candidate differs GET \"/api/x\" route=api origin=\"https://a.example\": live allow forward - / candidate refuse 403 origin-not-allowed"),
+        "{}",
+        h.logs()
+    );
+
+    // Without the entry, the variable; an invalid one is reported, not used.
+    h.state()
+        .stores
+        .get_mut("default")
+        .unwrap()
+        .remove(CANDIDATE_KEY);
+    assert_eq!(
+        health(&h)["candidate"]["source"],
+        "variable:cors_policy_candidate"
+    );
+    h.set_variable(
+        "cors_policy_candidate",
+        r#"{"version":1,"routes":[],"cors":{"alow_origins":[]}}"#,
+    );
+    let c = &health(&h)["candidate"];
+    assert_eq!(c["source"], "variable:cors_policy_candidate");
+    assert!(
+        c["error"].as_str().unwrap_or("").contains("alow_origins"),
+        "{c}"
+    );
+    assert_eq!(allowed(&h), "https://a.example");
+}
