@@ -170,6 +170,9 @@ pub struct Consulted {
     pub micros: u64,
 }
 
+// Recording is the Spin build's (where every request is a fresh instance and
+// each source's host calls show); the portable build keeps its size.
+#[cfg(feature = "spin")]
 thread_local! {
     /// `Some` while this request records its sources (health, logs): the
     /// clock is read only then. None is all zero bits: .bss (see policy_file).
@@ -179,25 +182,34 @@ thread_local! {
 /// Records the sources this request consults, with their cost; read them
 /// with [`take_consulted`].
 pub fn record_consulted() {
+    #[cfg(feature = "spin")]
     CONSULTED.with(|c| *c.borrow_mut() = Some(Vec::new()));
 }
 
 /// The sources consulted since [`record_consulted`], in order.
 pub fn take_consulted() -> Vec<Consulted> {
-    CONSULTED
+    #[cfg(feature = "spin")]
+    return CONSULTED
         .with(|c| c.borrow_mut().take())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    #[cfg(not(feature = "spin"))]
+    Vec::new()
 }
 
 /// The start of a timed consultation: `None` (no clock read) unless recording.
 pub fn timer() -> Option<u64> {
-    CONSULTED
+    #[cfg(feature = "spin")]
+    return CONSULTED
         .with(|c| c.borrow().is_some())
-        .then(crate::monotonic_ns)
+        .then(crate::monotonic_ns);
+    #[cfg(not(feature = "spin"))]
+    None
 }
 
 /// Notes one consultation begun at `start` (from [`timer`]; `None`: free).
+#[cfg_attr(not(feature = "spin"), allow(unused_variables))]
 pub fn consulted(source: &str, outcome: &'static str, start: Option<u64>) {
+    #[cfg(feature = "spin")]
     CONSULTED.with(|c| {
         if let Some(list) = c.borrow_mut().as_mut() {
             let micros = start.map_or(0, |t| crate::monotonic_ns().saturating_sub(t) / 1000);
