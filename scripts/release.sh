@@ -111,11 +111,15 @@ component = "cors-gateway"
 
 [component.cors-gateway]
 source = { url = "$base_url/cors-gateway-spin-$version.wasm", digest = "sha256:$digest" }
+# The released component has no policy built in: it reads policies/policy.json.
 files = [{ source = "policies", destination = "/policies" }]
 # Every route's upstream, as scheme://host[:port]: Spin refuses outbound
 # requests to hosts not listed here.
 allowed_outbound_hosts = []
-key_value_stores = ["default"]
+# The policy in the key-value store \`default\` (the admin endpoint, Redis on
+# SpinKube): uncomment both. Off, the gateway never opens the store.
+# key_value_stores = ["default"]
+# environment = { CORS_POLICY_KV_STORE = "default" }
 
 [component.cors-gateway.variables]
 cors_policy = "{{ cors_policy }}"

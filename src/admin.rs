@@ -13,7 +13,7 @@
 use crate::log::log;
 use crate::respond::{self, Head};
 use crate::source::{self, sha256_hex};
-use crate::spin::{record_last_good, POLICY_KEY, PREVIOUS_KEY, STORE};
+use crate::spin::{record_last_good, store_label, POLICY_KEY, PREVIOUS_KEY};
 use crate::wasi_http::{IncomingRequest, Method, ResponseOutparam};
 use cors_gateway_core::Policy;
 use sha2::{Digest, Sha256};
@@ -122,13 +122,15 @@ pub fn handle(
             .header("cache-control", "no-store");
         return respond::send(out, head, b"cors-gateway: unauthorized\n");
     }
-    let store = match Store::open(STORE) {
+    // Only reached with a store configured (see spin::admin_token).
+    let label = store_label().unwrap_or("default");
+    let store = match Store::open(label) {
         Ok(s) => s,
         Err(e) => {
             return error(
                 out,
                 503,
-                &format!("cannot open key-value store {STORE:?}: {e:?}"),
+                &format!("cannot open key-value store {label:?}: {e:?}"),
             )
         }
     };
@@ -210,7 +212,7 @@ pub fn handle(
                 return error(out, 503, &format!("cannot store the policy: {e:?}"));
             }
             // Validated: it is the last good version even before a request uses it.
-            record_last_good(&store, &new_sha, &format!("kv:{STORE}/{POLICY_KEY}"), &body);
+            record_last_good(&store, &new_sha, &format!("kv:{label}/{POLICY_KEY}"), &body);
             log!(
                 "cors-gateway: admin stored policy {new_sha} (previous {})",
                 previous.as_deref().unwrap_or("-")
@@ -243,7 +245,7 @@ pub fn handle(
                 return error(out, 503, &format!("cannot roll back: {e:?}"));
             }
             let sha = sha256_hex(&previous);
-            record_last_good(&store, &sha, &format!("kv:{STORE}/{POLICY_KEY}"), &previous);
+            record_last_good(&store, &sha, &format!("kv:{label}/{POLICY_KEY}"), &previous);
             log!(
                 "cors-gateway: admin rolled back to policy {sha} (replaced {})",
                 stored_sha.as_deref().unwrap_or("-")

@@ -111,10 +111,15 @@ fn serve(
         }
     }
 
+    // Which sources this request consulted and what each cost: for health,
+    // and the access or JSON log (only then is the clock read).
+    let traced = path == HEALTH_PATH || access_log_enabled() || log::json();
+    if traced {
+        source::record_consulted();
+    }
     #[cfg(feature = "spin")]
     let (current, candidate) = {
-        let store = spin::open_store();
-        let raw = spin::source(&store);
+        let (store, raw) = spin::source();
         let store = store.as_ref().ok().and_then(Option::as_ref);
         let current = source::current_with(raw, &spin::KvKeeper(store));
         (current, source::candidate(spin::candidate_source(store)))
@@ -124,9 +129,17 @@ fn serve(
         source::current(source::portable_source()),
         source::candidate(source::portable_candidate()),
     );
+    let consulted = if traced {
+        source::take_consulted()
+    } else {
+        Vec::new()
+    };
 
     if path == HEALTH_PATH && matches!(method, Method::Get | Method::Head) {
-        return health(out, &current, &candidate);
+        return health(out, &current, &candidate, &consulted);
+    }
+    if log::json() {
+        log::with_record(|r| r.sources = Some(sources_json(&consulted)));
     }
     let current = match current {
         Ok(c) => c,
@@ -216,7 +229,7 @@ fn serve(
         // One line per request, for operators (and the browser suite, which
         // counts preflights with it). Request values are escaped and cut.
         log!(
-            "cors-gateway: access {} {} kind={:?} action={} route={} origin={} failure={}",
+            "cors-gateway: access {} {} kind={:?} action={} route={} origin={} failure={} sources={}",
             view.method,
             log::Value(view.path.as_bytes()),
             decision.kind,
@@ -224,6 +237,7 @@ fn serve(
             decision.route().map_or("-", |r| r.name.as_str()),
             OriginForLog(view.origin),
             decision.failure.map_or("-", |f| f.code()),
+            sources_text(&consulted),
         );
     }
 
@@ -329,12 +343,12 @@ fn request_id(headers: &mut Vec<(String, Vec<u8>)>) {
 }
 
 #[cfg(target_family = "wasm")]
-fn monotonic_ns() -> u64 {
+pub(crate) fn monotonic_ns() -> u64 {
     wasi::clocks::monotonic_clock::now()
 }
 
 #[cfg(not(target_family = "wasm"))]
-fn monotonic_ns() -> u64 {
+pub(crate) fn monotonic_ns() -> u64 {
     0
 }
 
@@ -379,11 +393,36 @@ fn admin_status() -> serde_json::Value {
     serde_json::Value::Null
 }
 
+/// The sources consulted, for health and the JSON log:
+/// `[{"source": …, "outcome": …, "us": …}]`.
+fn sources_json(consulted: &[source::Consulted]) -> serde_json::Value {
+    consulted
+        .iter()
+        .map(|c| serde_json::json!({"source": c.source, "outcome": c.outcome, "us": c.micros}))
+        .collect()
+}
+
+/// The same for the access log: `source=outcome/12us,…`.
+fn sources_text(consulted: &[source::Consulted]) -> String {
+    let parts: Vec<String> = consulted
+        .iter()
+        .map(|c| format!("{}={}/{}us", c.source, c.outcome, c.micros))
+        .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(",")
+    }
+}
+
 fn health(
     out: ResponseOutparam,
     current: &Result<source::Current, source::Unavailable>,
     candidate: &source::Candidate,
+    consulted: &[source::Consulted],
 ) {
+    let sources = sources_json(consulted);
+    let load_us: u64 = consulted.iter().map(|c| c.micros).sum();
     let (status, body) = match current {
         Ok(c) => (
             200,
@@ -407,6 +446,8 @@ fn health(
                 "last_known_good": c.stale_reason.is_some(),
                 "error": c.stale_reason,
                 "admin": admin_status(),
+                "sources": sources,
+                "load_us": load_us,
             }),
         ),
         Err(u) => (
@@ -417,6 +458,8 @@ fn health(
                 "source": u.source,
                 "error": u.reason,
                 "admin": admin_status(),
+                "sources": sources,
+                "load_us": load_us,
             }),
         ),
     };

@@ -30,6 +30,8 @@ pub struct Record {
     pub bytes_in: Option<u64>,
     /// The candidate policy's decision, where one is configured.
     pub candidate: Option<serde_json::Value>,
+    /// The policy sources consulted and their cost (see `source::Consulted`).
+    pub sources: Option<serde_json::Value>,
 }
 
 thread_local! {
@@ -104,6 +106,9 @@ pub fn finish() {
     });
     if let (Some(c), Some(map)) = (rec.candidate, obj.as_object_mut()) {
         map.insert("candidate".into(), c);
+    }
+    if let (Some(c), Some(map)) = (rec.sources, obj.as_object_mut()) {
+        map.insert("sources".into(), c);
     }
     write_json(obj);
 }

@@ -120,19 +120,115 @@ pub fn candidate(raw: RawSource) -> Candidate {
 pub type RawSource = Result<Option<(String, Arc<Vec<u8>>)>, (String, String)>;
 
 /// The portable sources: `CORS_POLICY` (the JSON itself), else the file named
-/// by `CORS_POLICY_FILE` (default `/policies/policy.json`).
+/// by `CORS_POLICY_FILE`, else the policy embedded at build time (see
+/// [`embedded`]), else the file `/policies/policy.json`.
 pub fn portable_source() -> RawSource {
     let env = env();
     if let Some(json) = &env.policy {
+        consulted("env:CORS_POLICY", "found", None);
         return Ok(Some(("env:CORS_POLICY".to_string(), Arc::clone(json))));
     }
-    match crate::policy_file::read(&env.file) {
+    if !env.file_explicit {
+        if let Some((source, bytes)) = embedded() {
+            consulted(source, "found", None);
+            return Ok(Some((source.to_string(), Arc::clone(bytes))));
+        }
+    }
+    let start = timer();
+    let read = crate::policy_file::read(&env.file);
+    consulted(
+        &env.file_source,
+        if read.is_ok() { "found" } else { "error" },
+        start,
+    );
+    match read {
         Ok(bytes) => Ok(Some((env.file_source.clone(), bytes))),
         Err(e) => Err((
             env.file_source.clone(),
             format!("cannot read {}: {e}", env.file),
         )),
     }
+}
+
+/// The policy built into the component (`CORS_GATEWAY_POLICY=policies/policy.json
+/// cargo build ...`, see build.rs): `("embedded:<path>", bytes)`. It stands in
+/// for the default file, which on Spin is fixed when the app starts anyway
+/// (unless `spin up --direct-mounts`), so a fresh instance opens no file.
+/// Setting `CORS_POLICY_FILE` reads that file instead.
+pub fn embedded() -> Option<(&'static str, &'static Arc<Vec<u8>>)> {
+    const BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/embedded-policy"));
+    const NAME: &str = include_str!(concat!(env!("OUT_DIR"), "/embedded-policy-name"));
+    if NAME.is_empty() {
+        return None;
+    }
+    // One copy per instance, shared: a reused instance's cache then
+    // recognises it by pointer instead of comparing the bytes.
+    static SHARED: OnceLock<(String, Arc<Vec<u8>>)> = OnceLock::new();
+    let (source, bytes) =
+        SHARED.get_or_init(|| (format!("embedded:{NAME}"), Arc::new(BYTES.to_vec())));
+    Some((source.as_str(), bytes))
+}
+
+/// One policy source the gateway consulted for this request, and what it cost.
+pub struct Consulted {
+    pub source: String,
+    /// `found`, `empty` (configured place, nothing there), `error`, `kept`
+    /// (the last-known-good record), `parsed` (validation of the document).
+    pub outcome: &'static str,
+    /// Wall time of the host calls (and, for `parsed`, of the validation).
+    pub micros: u64,
+}
+
+// Recording is the Spin build's (where every request is a fresh instance and
+// each source's host calls show); the portable build keeps its size.
+#[cfg(feature = "spin")]
+thread_local! {
+    /// `Some` while this request records its sources (health, logs): the
+    /// clock is read only then. None is all zero bits: .bss (see policy_file).
+    static CONSULTED: RefCell<Option<Vec<Consulted>>> = const { RefCell::new(None) };
+}
+
+/// Records the sources this request consults, with their cost; read them
+/// with [`take_consulted`].
+pub fn record_consulted() {
+    #[cfg(feature = "spin")]
+    CONSULTED.with(|c| *c.borrow_mut() = Some(Vec::new()));
+}
+
+/// The sources consulted since [`record_consulted`], in order.
+pub fn take_consulted() -> Vec<Consulted> {
+    #[cfg(feature = "spin")]
+    return CONSULTED
+        .with(|c| c.borrow_mut().take())
+        .unwrap_or_default();
+    #[cfg(not(feature = "spin"))]
+    Vec::new()
+}
+
+/// The start of a timed consultation: `None` (no clock read) unless recording.
+pub fn timer() -> Option<u64> {
+    #[cfg(feature = "spin")]
+    return CONSULTED
+        .with(|c| c.borrow().is_some())
+        .then(crate::monotonic_ns);
+    #[cfg(not(feature = "spin"))]
+    None
+}
+
+/// Notes one consultation begun at `start` (from [`timer`]; `None`: free).
+#[cfg_attr(not(feature = "spin"), allow(unused_variables))]
+pub fn consulted(source: &str, outcome: &'static str, start: Option<u64>) {
+    #[cfg(feature = "spin")]
+    CONSULTED.with(|c| {
+        if let Some(list) = c.borrow_mut().as_mut() {
+            let micros = start.map_or(0, |t| crate::monotonic_ns().saturating_sub(t) / 1000);
+            list.push(Consulted {
+                source: source.to_string(),
+                outcome,
+                micros,
+            });
+        }
+    });
 }
 
 /// What the environment configures. An instance's environment is fixed when
@@ -142,6 +238,12 @@ pub struct Env {
     policy: Option<Arc<Vec<u8>>>,
     file: String,
     file_source: String,
+    /// `CORS_POLICY_FILE` is set: the file is read even when a policy is embedded.
+    file_explicit: bool,
+    /// `CORS_POLICY_KV_STORE`: the key-value store that holds the policy (Spin
+    /// build). Unset, the store is never opened.
+    #[cfg_attr(not(feature = "spin"), allow(dead_code))]
+    pub kv_store: Option<String>,
     pub access_log: bool,
     /// `CORS_GATEWAY_LOG=json`: every log line is one JSON object.
     pub json_log: bool,
@@ -157,11 +259,17 @@ pub fn env() -> &'static Env {
     // Not yet set is all zero bits: .bss (see policy_file::WATCHED).
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
-        let file = std::env::var("CORS_POLICY_FILE").unwrap_or_else(|_| DEFAULT_POLICY_FILE.into());
+        let explicit = std::env::var("CORS_POLICY_FILE").ok();
+        let file_explicit = explicit.is_some();
+        let file = explicit.unwrap_or_else(|| DEFAULT_POLICY_FILE.into());
         Env {
             policy: std::env::var_os("CORS_POLICY").map(|v| Arc::new(v.into_encoded_bytes())),
             file_source: format!("file:{file}"),
             file,
+            file_explicit,
+            kv_store: std::env::var("CORS_POLICY_KV_STORE")
+                .ok()
+                .filter(|s| !s.trim().is_empty()),
             access_log: std::env::var_os("CORS_GATEWAY_ACCESS_LOG").is_some_and(|v| v == "1"),
             json_log: std::env::var_os("CORS_GATEWAY_LOG").is_some_and(|v| v == "json"),
             candidate: std::env::var_os("CORS_POLICY_CANDIDATE")
@@ -261,7 +369,14 @@ pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unav
                     stale_reason: None,
                 });
             }
-            match parse(&bytes) {
+            let start = timer();
+            let parsed = parse(&bytes);
+            consulted(
+                &source,
+                if parsed.is_ok() { "parsed" } else { "invalid" },
+                start,
+            );
+            match parsed {
                 Ok(policy) => {
                     let loaded = Loaded::new(policy, source, bytes);
                     CACHE.with(|c| *c.borrow_mut() = Some(loaded.clone()));

@@ -2,11 +2,22 @@
 //! a Spin variable, ahead of the portable ones.
 //!
 //! Precedence, first configured wins:
-//! 1. key-value store `default`, key [`POLICY_KEY`] (`spin cloud kv set`, the
-//!    admin endpoint, a Redis-backed store on SpinKube);
-//! 2. Spin variable [`POLICY_VAR`] (`spin cloud variables set`,
+//! 1. the key-value store named by the environment variable
+//!    `CORS_POLICY_KV_STORE` (spin.toml: `environment`, next to the
+//!    `key_value_stores` that grants it; usually `default`), key
+//!    [`POLICY_KEY`] (the admin endpoint, a Redis-backed store on SpinKube,
+//!    any tool that writes the store). Without that variable the store is
+//!    never opened: a fresh instance (one per request on Spin) pays nothing
+//!    for a store that holds no policy;
+//! 2. Spin variable [`POLICY_VAR`] (`spin aka deploy --variable`,
 //!    `SPIN_VARIABLE_CORS_POLICY`), when not empty;
-//! 3. the portable sources: env `CORS_POLICY`, else the policy file.
+//! 3. the portable sources: env `CORS_POLICY`, else the policy file named by
+//!    `CORS_POLICY_FILE`, else the policy embedded at build time, else
+//!    `/policies/policy.json`.
+//!
+//! So a request makes at most one Spin host call for a variable-held policy
+//! and none beyond it for the others; a key-value-held one costs three (open,
+//! get, and the check that it is recorded as last-known-good).
 //!
 //! A configured source that is unreadable or invalid does not fall through to
 //! a lower one (that could silently widen access): the gateway serves the last
@@ -22,7 +33,6 @@ use spin_sdk::key_value::{Error as KvError, Store};
 use spin_sdk::variables;
 use std::sync::Arc;
 
-pub const STORE: &str = "default";
 /// The policy in force.
 pub const POLICY_KEY: &str = "cors-gateway/policy";
 /// The version the admin endpoint replaced, for rollback.
@@ -36,30 +46,69 @@ pub const POLICY_VAR: &str = "cors_policy";
 /// Secret Spin variable holding the admin bearer token.
 pub const ADMIN_TOKEN_VAR: &str = "cors_admin_token";
 
-/// Opens the store; `None` when the component was not granted one (the
-/// key-value source is then simply not configured).
+/// The store that holds the policy (`CORS_POLICY_KV_STORE`), if any.
+pub fn store_label() -> Option<&'static str> {
+    source::env().kv_store.as_deref()
+}
+
+/// Opens the store; `None` when no store is configured (no host call) or the
+/// component was not granted it (the key-value source is then simply not
+/// configured).
 pub fn open_store() -> Result<Option<Store>, String> {
-    match Store::open(STORE) {
+    let Some(label) = store_label() else {
+        return Ok(None);
+    };
+    match Store::open(label) {
         Ok(s) => Ok(Some(s)),
         Err(KvError::NoSuchStore | KvError::AccessDenied) => Ok(None),
-        Err(e) => Err(format!("cannot open key-value store {STORE:?}: {e:?}")),
+        Err(e) => Err(format!("cannot open key-value store {label:?}: {e:?}")),
     }
 }
 
 /// The raw policy from the highest-precedence configured source.
-pub fn source(store: &Result<Option<Store>, String>) -> RawSource {
-    let kv_name = format!("kv:{STORE}/{POLICY_KEY}");
-    match store {
-        Err(e) => return Err((kv_name, e.clone())),
-        Ok(Some(store)) => match store.get(POLICY_KEY) {
-            Ok(Some(bytes)) => return Ok(Some((kv_name, Arc::new(bytes)))),
-            Ok(None) => {}
-            Err(e) => return Err((kv_name, format!("cannot read: {e:?}"))),
+pub fn source() -> (Result<Option<Store>, String>, RawSource) {
+    let start = source::timer();
+    let store = open_store();
+    let raw = match &store {
+        _ if store_label().is_none() => None,
+        Err(e) => Some(Err((kv_name(), e.clone()))),
+        Ok(Some(s)) => match s.get(POLICY_KEY) {
+            Ok(Some(bytes)) => Some(Ok(Some((kv_name(), Arc::new(bytes))))),
+            Ok(None) => None,
+            Err(e) => Some(Err((kv_name(), format!("cannot read: {e:?}")))),
         },
-        Ok(None) => {}
+        Ok(None) => None,
+    };
+    if store_label().is_some() {
+        let outcome = match (&store, &raw) {
+            (Ok(None), _) => "not-granted",
+            (_, Some(Ok(_))) => "found",
+            (_, Some(Err(_))) => "error",
+            _ => "empty",
+        };
+        source::consulted(&kv_name(), outcome, start);
     }
+    if let Some(raw) = raw {
+        return (store, raw);
+    }
+    (store, variable_or_portable())
+}
+
+fn kv_name() -> String {
+    format!("kv:{}/{POLICY_KEY}", store_label().unwrap_or("-"))
+}
+
+fn variable_or_portable() -> RawSource {
     let var_name = format!("variable:{POLICY_VAR}");
-    match variables::get(POLICY_VAR) {
+    let start = source::timer();
+    let got = variables::get(POLICY_VAR);
+    let outcome = match &got {
+        Ok(v) if !v.trim().is_empty() => "found",
+        Ok(_) | Err(variables::Error::Undefined(_)) => "empty",
+        Err(_) => "error",
+    };
+    source::consulted(&var_name, outcome, start);
+    match got {
         Ok(v) if !v.trim().is_empty() => return Ok(Some((var_name, Arc::new(v.into_bytes())))),
         Ok(_) | Err(variables::Error::Undefined(_)) => {}
         Err(e) => return Err((var_name, format!("cannot read: {e:?}"))),
@@ -81,7 +130,7 @@ pub fn candidate_source(store: Option<&Store>) -> RawSource {
         return source::portable_candidate();
     }
     if let Some(store) = store {
-        let name = format!("kv:{STORE}/{CANDIDATE_KEY}");
+        let name = format!("kv:{}/{CANDIDATE_KEY}", store_label().unwrap_or("-"));
         match store.get(CANDIDATE_KEY) {
             Ok(Some(bytes)) => return Ok(Some((name, Arc::new(bytes)))),
             Ok(None) => {}
@@ -98,6 +147,13 @@ pub fn candidate_source(store: Option<&Store>) -> RawSource {
 
 /// The admin token, when one is configured (non-empty).
 pub fn admin_token() -> Result<Option<String>, &'static str> {
+    if store_label().is_none() {
+        // The endpoint stores policies in the key-value source: off without it.
+        return match variables::get(ADMIN_TOKEN_VAR) {
+            Ok(t) if !t.trim().is_empty() => Err("the key-value source is off: set CORS_POLICY_KV_STORE (the store the admin endpoint writes, e.g. default) in the component's environment and grant that store"),
+            _ => Ok(None),
+        };
+    }
     let Some(token) = variables::get(ADMIN_TOKEN_VAR)
         .ok()
         .filter(|t| !t.trim().is_empty())
@@ -132,20 +188,30 @@ pub struct KvKeeper<'a>(pub Option<&'a Store>);
 impl Keeper for KvKeeper<'_> {
     fn load(&self) -> Option<(String, Vec<u8>)> {
         let store = self.0?;
-        let meta = store.get(LAST_GOOD_META_KEY).ok()??;
-        let bytes = store.get(LAST_GOOD_KEY).ok()??;
-        let meta = String::from_utf8(meta).ok()?;
+        let label = store_label().unwrap_or("-");
+        let start = source::timer();
+        let kept = (|| {
+            let meta = store.get(LAST_GOOD_META_KEY).ok()??;
+            let bytes = store.get(LAST_GOOD_KEY).ok()??;
+            Some((String::from_utf8(meta).ok()?, bytes))
+        })();
+        let name = format!("kv:{label}/{LAST_GOOD_KEY}");
+        source::consulted(&name, if kept.is_some() { "kept" } else { "empty" }, start);
+        let (meta, bytes) = kept?;
         let origin = meta.split_once(' ').map_or("unknown", |(_, s)| s);
-        Some((format!("kv:{STORE}/{LAST_GOOD_KEY} (from {origin})"), bytes))
+        Some((format!("{name} (from {origin})"), bytes))
     }
 
     fn remember(&self, loaded: &Loaded) {
         let Some(store) = self.0 else { return };
+        let start = source::timer();
         let known = store
             .get(LAST_GOOD_META_KEY)
             .ok()
             .flatten()
             .is_some_and(|m| m.starts_with(loaded.sha256().as_bytes()));
+        let name = format!("kv:{}/{LAST_GOOD_META_KEY}", store_label().unwrap_or("-"));
+        source::consulted(&name, if known { "kept" } else { "recorded" }, start);
         if !known {
             record_last_good(store, loaded.sha256(), &loaded.source, loaded.raw());
         }

@@ -156,9 +156,25 @@ fn two_release_builds_of_one_commit_are_identical_and_pin_the_spin_build() {
     let repo: toml::Value =
         toml::from_str(&std::fs::read_to_string(root().join("spin.toml")).unwrap()).unwrap();
     let repo_component = &repo["component"]["cors-gateway"];
-    for key in ["files", "key_value_stores", "variables"] {
-        assert_eq!(component[key], repo_component[key], "component.{key}");
-    }
+    assert_eq!(component["variables"], repo_component["variables"]);
+    // The released component has no policy built in: it mounts the folder the
+    // repository's spin.toml offers as the run-time alternative.
+    assert_eq!(
+        component["files"],
+        toml::from_str::<toml::Value>(
+            r#"files = [{ source = "policies", destination = "/policies" }]"#
+        )
+        .unwrap()["files"]
+    );
+    // The key-value source is off in both, with the same two lines to turn it on.
+    assert!(
+        component.get("key_value_stores").is_none()
+            && repo_component.get("key_value_stores").is_none()
+    );
+    let kv_lines = "# key_value_stores = [\"default\"]\n# environment = { CORS_POLICY_KV_STORE = \"default\" }";
+    assert!(std::fs::read_to_string(a.join("spin-fragment.toml"))
+        .unwrap()
+        .contains(kv_lines));
     assert_eq!(fragment["variables"], repo["variables"]);
     assert_eq!(fragment["trigger"], repo["trigger"]);
     assert!(component.get("build").is_none());

@@ -33,12 +33,24 @@ fn spin_manifest_matches_policy_and_build() {
         Some("target/wasm32-wasip2/release/cors_gateway.wasm")
     );
 
-    // The policy folder is mounted where the gateway looks by default.
-    let files = component["files"].as_array().expect("files");
-    assert!(files
+    // The shipped policy is built into the component (build.rs), and an edit
+    // of it rebuilds under `spin watch`.
+    assert!(
+        build.starts_with("CORS_GATEWAY_POLICY=policies/policy.json "),
+        "{build}"
+    );
+    let watch: Vec<&str> = component["build"]["watch"]
+        .as_array()
+        .expect("watch")
         .iter()
-        .any(|f| f["source"].as_str() == Some("policies")
-            && f["destination"].as_str() == Some("/policies")));
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(watch.contains(&"policies/policy.json"), "{watch:?}");
+    // The file, when mounted instead, is where CORS_POLICY_FILE points.
+    let text = std::fs::read_to_string(root().join("spin.toml")).expect("spin.toml");
+    assert!(text.contains(
+        "# files = [{ source = \"policies\", destination = \"/policies\" }]\n# environment = { CORS_POLICY_FILE = \"/policies/policy.json\" }"
+    ));
     let policy_text = std::fs::read_to_string(root().join("policies/policy.json")).expect("policy");
     let policy = Policy::from_json(&policy_text).expect("policies/policy.json is valid");
 
@@ -63,19 +75,33 @@ fn spin_manifest_matches_policy_and_build() {
     }
 }
 
-/// The Spin build reads the key-value store `default` and three variables: the
-/// manifest must grant the store and declare each (the token as a secret), or
-/// Spin refuses them at run time.
+/// The Spin build reads three variables, and the key-value store that
+/// `CORS_POLICY_KV_STORE` names: the manifest must declare the variables (the
+/// token as a secret), and its lines that turn the store on must grant the
+/// store they name, or Spin refuses them at run time.
 #[test]
 fn spin_manifest_grants_what_the_spin_build_reads() {
-    let manifest: toml::Value =
-        toml::from_str(&std::fs::read_to_string(root().join("spin.toml")).expect("spin.toml"))
-            .expect("spin.toml is TOML");
+    let text = std::fs::read_to_string(root().join("spin.toml")).expect("spin.toml");
+    let manifest: toml::Value = toml::from_str(&text).expect("spin.toml is TOML");
     let component = &manifest["component"]["cors-gateway"];
-    let stores = component["key_value_stores"]
+    // Off as shipped (no store opened per request); the two lines that turn it on.
+    assert!(component.get("key_value_stores").is_none());
+    assert!(text.contains(
+        "# key_value_stores = [\"default\"]\n# environment = { CORS_POLICY_KV_STORE = \"default\" }"
+    ));
+    let uncommented: toml::Value = toml::from_str(&text.replace(
+        "# key_value_stores = [\"default\"]\n# environment",
+        "key_value_stores = [\"default\"]\nenvironment",
+    ))
+    .expect("spin.toml with the key-value lines uncommented is TOML");
+    let c = &uncommented["component"]["cors-gateway"];
+    assert_eq!(
+        c["environment"]["CORS_POLICY_KV_STORE"].as_str(),
+        Some("default")
+    );
+    assert!(c["key_value_stores"]
         .as_array()
-        .expect("key_value_stores");
-    assert!(stores.iter().any(|s| s.as_str() == Some("default")));
+        .is_some_and(|s| s.iter().any(|s| s.as_str() == Some("default"))));
     let source = std::fs::read_to_string(root().join("src/spin.rs")).expect("src/spin.rs");
     for (var, secret) in [
         ("cors_policy", false),

@@ -46,6 +46,10 @@ pub struct SpinState {
     pub forbidden_headers: Vec<String>,
     /// The guest's stderr is a closed stream: every write fails.
     pub stderr_closed: bool,
+    /// Every Spin host call the guest made, in order (`kv.open default`,
+    /// `kv.get cors-gateway/policy`, `variables.get cors_policy`, ...): what a
+    /// request costs the host beyond WASI.
+    pub calls: Vec<String>,
 }
 
 /// Hooks that refuse the test's forbidden headers besides wasmtime's own.
@@ -100,6 +104,7 @@ fn lock(m: &Mutex<SpinState>) -> MutexGuard<'_, SpinState> {
 impl State {
     fn with_store<R>(
         &mut self,
+        op: String,
         handle: &Resource<OpenStore>,
         f: impl FnOnce(&mut HashMap<String, Vec<u8>>) -> R,
     ) -> Result<R, key_value::Error> {
@@ -110,6 +115,7 @@ impl State {
             .label
             .clone();
         let mut spin = lock(&self.spin);
+        spin.calls.push(format!("kv.{op}"));
         if let Some(reason) = &spin.kv_failure {
             return Err(key_value::Error::Other(reason.clone()));
         }
@@ -124,10 +130,13 @@ impl key_value::Host for State {}
 
 impl key_value::HostStore for State {
     fn open(&mut self, label: String) -> Result<Resource<OpenStore>, key_value::Error> {
-        if !lock(&self.spin).stores.contains_key(&label) {
+        let mut spin = lock(&self.spin);
+        spin.calls.push(format!("kv.open {label}"));
+        if !spin.stores.contains_key(&label) {
             // Spin answers this for a store the component was not granted.
             return Err(key_value::Error::AccessDenied);
         }
+        drop(spin);
         self.table
             .push(OpenStore { label })
             .map_err(|e| key_value::Error::Other(e.to_string()))
@@ -138,7 +147,7 @@ impl key_value::HostStore for State {
         store: Resource<OpenStore>,
         key: String,
     ) -> Result<Option<Vec<u8>>, key_value::Error> {
-        self.with_store(&store, |s| s.get(&key).cloned())
+        self.with_store(format!("get {key}"), &store, |s| s.get(&key).cloned())
     }
 
     fn set(
@@ -147,13 +156,13 @@ impl key_value::HostStore for State {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), key_value::Error> {
-        self.with_store(&store, |s| {
+        self.with_store(format!("set {key}"), &store, |s| {
             s.insert(key, value);
         })
     }
 
     fn delete(&mut self, store: Resource<OpenStore>, key: String) -> Result<(), key_value::Error> {
-        self.with_store(&store, |s| {
+        self.with_store(format!("delete {key}"), &store, |s| {
             s.remove(&key);
         })
     }
@@ -163,11 +172,11 @@ impl key_value::HostStore for State {
         store: Resource<OpenStore>,
         key: String,
     ) -> Result<bool, key_value::Error> {
-        self.with_store(&store, |s| s.contains_key(&key))
+        self.with_store(format!("exists {key}"), &store, |s| s.contains_key(&key))
     }
 
     fn get_keys(&mut self, store: Resource<OpenStore>) -> Result<Vec<String>, key_value::Error> {
-        self.with_store(&store, |s| s.keys().cloned().collect())
+        self.with_store("get-keys".into(), &store, |s| s.keys().cloned().collect())
     }
 
     fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
@@ -178,8 +187,9 @@ impl key_value::HostStore for State {
 
 impl variables::Host for State {
     fn get(&mut self, name: String) -> Result<String, variables::Error> {
-        lock(&self.spin)
-            .variables
+        let mut spin = lock(&self.spin);
+        spin.calls.push(format!("variables.get {name}"));
+        spin.variables
             .get(&name)
             .cloned()
             .ok_or(variables::Error::Undefined(name))
@@ -304,6 +314,18 @@ impl SpinHost {
 
     pub fn set_variable(&self, name: &str, value: &str) {
         self.state().variables.insert(name.into(), value.into());
+    }
+
+    /// The Spin host calls of one request (see [`SpinState::calls`]).
+    pub fn calls_of(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<(Response, Vec<String>)> {
+        self.state().calls.clear();
+        let r = self.request(method, path, headers, b"")?;
+        Ok((r, std::mem::take(&mut self.state().calls)))
     }
 
     /// Everything the guest wrote to stderr so far.

@@ -18,7 +18,11 @@ const PLACEHOLDER: &str = "change-me-to-a-long-random-token";
 fn host() -> SpinHost {
     static WASM: OnceLock<std::path::PathBuf> = OnceLock::new();
     let wasm = WASM.get_or_init(|| testkit::wasm(&["spin"]));
-    SpinHost::new(wasm).expect("the Spin build links in the test host")
+    let mut h = SpinHost::new(wasm).expect("the Spin build links in the test host");
+    // The key-value source on, as the admin endpoint needs (spin.toml's
+    // commented `key_value_stores` + `CORS_POLICY_KV_STORE` lines).
+    h.env("CORS_POLICY_KV_STORE", "default");
+    h
 }
 
 /// A catch-all route: anything not held back by the gateway reaches `upstream`.

@@ -36,6 +36,15 @@ fn host() -> SpinHost {
     SpinHost::new(wasm).expect("the Spin build links in the test host")
 }
 
+/// The host with the key-value source on, as spin.toml's commented lines
+/// turn it on: the store granted (`key_value_stores`, the host's default)
+/// and named in the environment (`CORS_POLICY_KV_STORE`).
+fn kv_host() -> SpinHost {
+    let mut h = host();
+    h.env("CORS_POLICY_KV_STORE", "default");
+    h
+}
+
 /// Which of the origins a, b, c, d the gateway serves: the one the policy in force allows.
 fn allowed(h: &SpinHost) -> &'static str {
     for o in [
@@ -71,7 +80,7 @@ fn with_policy_dir(h: &mut SpinHost, doc: &str) -> tempfile::TempDir {
 #[test]
 fn precedence_is_kv_then_variable_then_env_then_file_and_updates_apply_on_the_next_request() {
     let up = Upstream::start();
-    let mut h = host();
+    let mut h = kv_host();
     let _dir = with_policy_dir(&mut h, &policy(&up.url(), "https://d.example"));
     assert_eq!(allowed(&h), "https://d.example");
     assert_eq!(health(&h)["policy"]["source"], "file:/policies/policy.json");
@@ -105,7 +114,7 @@ fn precedence_is_kv_then_variable_then_env_then_file_and_updates_apply_on_the_ne
 #[test]
 fn no_store_granted_falls_back_to_the_variable() {
     let up = Upstream::start();
-    let h = host();
+    let h = kv_host();
     h.state().stores.clear(); // no key_value_stores in spin.toml
     h.set_variable("cors_policy", &policy(&up.url(), "https://b.example"));
     assert_eq!(allowed(&h), "https://b.example");
@@ -114,7 +123,7 @@ fn no_store_granted_falls_back_to_the_variable() {
 #[test]
 fn last_known_good_survives_a_broken_kv_entry_across_fresh_instances() {
     let up = Upstream::start();
-    let h = host();
+    let h = kv_host();
     let good = policy(&up.url(), "https://a.example");
     h.kv_set(KV_KEY, good.as_bytes());
     assert_eq!(allowed(&h), "https://a.example");
@@ -158,7 +167,7 @@ fn last_known_good_survives_a_broken_kv_entry_across_fresh_instances() {
 #[test]
 fn admin_endpoint_does_not_exist_without_a_token() {
     let up = Upstream::start();
-    let h = host();
+    let h = kv_host();
     h.set_variable("cors_policy", &policy(&up.url(), "https://a.example"));
     let doc = policy(&up.url(), "https://b.example");
     let r = h
@@ -183,7 +192,7 @@ fn admin_endpoint_does_not_exist_without_a_token() {
 #[test]
 fn admin_refuses_missing_or_wrong_tokens() {
     let up = Upstream::start();
-    let h = host();
+    let h = kv_host();
     h.set_variable("cors_admin_token", TOKEN);
     let doc = policy(&up.url(), "https://b.example");
     let wrong_prefix = format!("Bearer {}", &TOKEN[..TOKEN.len() - 1]);
@@ -222,7 +231,7 @@ fn admin_refuses_missing_or_wrong_tokens() {
 #[test]
 fn admin_put_validates_stores_keeps_previous_and_rolls_back() {
     let up = Upstream::start();
-    let h = host();
+    let h = kv_host();
     h.set_variable("cors_admin_token", TOKEN);
     h.set_variable("cors_policy", &policy(&up.url(), "https://d.example"));
     let auth = format!("Bearer {TOKEN}");
@@ -303,7 +312,7 @@ fn admin_put_validates_stores_keeps_previous_and_rolls_back() {
 #[test]
 fn admin_can_repair_a_gateway_with_no_valid_policy() {
     let up = Upstream::start();
-    let h = host();
+    let h = kv_host();
     h.set_variable("cors_admin_token", TOKEN);
     // No source at all: the gateway answers 503, but the admin endpoint works.
     let r = h
@@ -336,7 +345,7 @@ fn admin_can_repair_a_gateway_with_no_valid_policy() {
 #[test]
 fn a_policy_stored_by_the_admin_is_last_known_good_before_any_request_uses_it() {
     let up = Upstream::start();
-    let h = host();
+    let h = kv_host();
     h.set_variable("cors_admin_token", TOKEN);
     let auth = format!("Bearer {TOKEN}");
     let a = policy(&up.url(), "https://a.example");
@@ -357,7 +366,7 @@ fn a_policy_stored_by_the_admin_is_last_known_good_before_any_request_uses_it() 
 fn the_candidate_comes_from_the_store_or_a_variable_when_enabled() {
     const CANDIDATE_KEY: &str = "cors-gateway/policy-candidate";
     let up = Upstream::start();
-    let mut h = host();
+    let mut h = kv_host();
     h.set_variable("cors_policy", &policy(&up.url(), "https://a.example"));
     let from_var = policy(&up.url(), "https://b.example");
     let from_kv = policy(&up.url(), "https://c.example");
@@ -399,5 +408,167 @@ fn the_candidate_comes_from_the_store_or_a_variable_when_enabled() {
         c["error"].as_str().unwrap_or("").contains("alow_origins"),
         "{c}"
     );
+    assert_eq!(allowed(&h), "https://a.example");
+}
+
+const PREFLIGHT: [(&str, &str); 2] = [
+    ("origin", "https://embedded.example"),
+    ("access-control-request-method", "PUT"),
+];
+
+#[test]
+fn a_store_the_environment_does_not_name_is_never_opened_and_the_variable_is_one_host_call() {
+    let up = Upstream::start();
+    let h = host(); // the store is granted, CORS_POLICY_KV_STORE is not set
+    h.set_variable("cors_policy", &policy(&up.url(), "https://b.example"));
+    h.kv_set(KV_KEY, policy(&up.url(), "https://a.example").as_bytes());
+    assert_eq!(allowed(&h), "https://b.example", "{}", h.logs());
+    let (r, calls) = h
+        .calls_of("GET", "/api/x", &[("origin", "https://b.example")])
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(calls, ["variables.get cors_policy"]);
+    // Named in the environment, the store comes first again (three calls for a
+    // policy it holds: open, get, the last-known-good check).
+    let mut h = h;
+    h.env("CORS_POLICY_KV_STORE", "default");
+    assert_eq!(allowed(&h), "https://a.example"); // records it as last-known-good
+    let (r, calls) = h
+        .calls_of("GET", "/api/x", &[("origin", "https://a.example")])
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        calls,
+        [
+            "kv.open default",
+            "kv.get cors-gateway/policy",
+            "kv.get cors-gateway/last-good.meta"
+        ]
+    );
+}
+
+#[test]
+fn the_shipped_configuration_makes_one_spin_host_call_per_request() {
+    let up = Upstream::start();
+    let mut h = host();
+    let _dir = with_policy_dir(&mut h, &policy(&up.url(), "https://d.example"));
+    assert_eq!(allowed(&h), "https://d.example");
+    let (r, calls) = h
+        .calls_of("GET", "/api/x", &[("origin", "https://d.example")])
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(calls, ["variables.get cors_policy"]);
+}
+
+#[test]
+fn health_and_the_access_log_name_each_source_consulted_and_its_cost() {
+    let up = Upstream::start();
+    let mut h = kv_host();
+    let _dir = with_policy_dir(&mut h, &policy(&up.url(), "https://d.example"));
+    h.env("CORS_GATEWAY_ACCESS_LOG", "1");
+    let j = health(&h);
+    let sources: Vec<(String, String)> = j["sources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no sources in {j}"))
+        .iter()
+        .map(|s| {
+            assert!(s["us"].is_u64(), "{s}");
+            (
+                s["source"].as_str().unwrap().to_string(),
+                s["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("kv:default/cors-gateway/policy", "empty"),
+        ("variable:cors_policy", "empty"),
+        ("file:/policies/policy.json", "found"),
+        ("file:/policies/policy.json", "parsed"),
+        ("kv:default/cors-gateway/last-good.meta", "recorded"),
+    ];
+    let expect: Vec<(String, String)> = expect
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(sources, expect, "{j}");
+    assert!(j["load_us"].is_u64(), "{j}");
+    assert_eq!(allowed(&h), "https://d.example");
+    let logs = h.logs();
+    assert!(
+        logs.contains("sources=kv:default/cors-gateway/policy=empty/")
+            && logs.contains("variable:cors_policy=empty/")
+            && logs.contains("kv:default/cors-gateway/last-good.meta=kept/"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn the_admin_endpoint_is_off_without_the_kv_source_and_health_says_why() {
+    let up = Upstream::start();
+    let h = host(); // store granted, but not named by CORS_POLICY_KV_STORE
+    h.set_variable("cors_admin_token", TOKEN);
+    h.set_variable("cors_policy", &policy(&up.url(), "https://b.example"));
+    let auth = format!("Bearer {TOKEN}");
+    let doc = policy(&up.url(), "https://a.example");
+    let r = h
+        .request("PUT", ADMIN, &[("authorization", &auth)], doc.as_bytes())
+        .unwrap();
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(h.kv_get(KV_KEY), None);
+    let j = health(&h);
+    assert_eq!(j["admin"]["enabled"], false, "{j}");
+    assert!(
+        j["admin"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("CORS_POLICY_KV_STORE"),
+        "{j}"
+    );
+}
+
+/// The Spin build with spin-test-host/tests/embedded-policy.json built in.
+fn embedded_host() -> SpinHost {
+    static WASM: OnceLock<std::path::PathBuf> = OnceLock::new();
+    let wasm = WASM.get_or_init(|| {
+        testkit::wasm_embedding(&["spin"], "spin-test-host/tests/embedded-policy.json")
+    });
+    SpinHost::new(wasm).expect("the Spin build links in the test host")
+}
+
+#[test]
+fn an_embedded_policy_needs_no_file_and_yields_to_every_other_source() {
+    let up = Upstream::start();
+    let mut h = embedded_host();
+    // No folder mounted: the policy is in the component.
+    let (r, calls) = h.calls_of("OPTIONS", "/api/x", &PREFLIGHT).unwrap();
+    assert_eq!(r.status, 204, "{}\n{}", r.text(), h.logs());
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://embedded.example")
+    );
+    assert_eq!(calls, ["variables.get cors_policy"]);
+    let j = health(&h);
+    assert_eq!(
+        j["policy"]["source"], "embedded:spin-test-host/tests/embedded-policy.json",
+        "{j}"
+    );
+    let text = std::fs::read(
+        testkit::gateway::workspace_root().join("spin-test-host/tests/embedded-policy.json"),
+    )
+    .unwrap();
+    assert_eq!(j["policy"]["sha256"], sha256_hex(&text));
+
+    // CORS_POLICY_FILE set: that file is read (spin up --direct-mounts edits).
+    let _dir = with_policy_dir(&mut h, &policy(&up.url(), "https://d.example"));
+    h.env("CORS_POLICY_FILE", "/policies/policy.json");
+    assert_eq!(allowed(&h), "https://d.example");
+    let mut h = embedded_host();
+    // The environment, the variable and the store rank above it as before.
+    h.env("CORS_POLICY", &policy(&up.url(), "https://c.example"));
+    assert_eq!(allowed(&h), "https://c.example");
+    h.set_variable("cors_policy", &policy(&up.url(), "https://b.example"));
+    assert_eq!(allowed(&h), "https://b.example");
+    h.env("CORS_POLICY_KV_STORE", "default");
+    h.kv_set(KV_KEY, policy(&up.url(), "https://a.example").as_bytes());
     assert_eq!(allowed(&h), "https://a.example");
 }

@@ -24,19 +24,34 @@ pub fn workspace_root() -> PathBuf {
 /// fresh) means tests never run against a stale artifact. A separate target
 /// directory keeps this clear of the outer `cargo test`'s lock.
 pub fn wasm(features: &[&str]) -> PathBuf {
+    build_wasm(features, None)
+}
+
+/// [`wasm`] with a policy embedded at build time (`CORS_GATEWAY_POLICY`, a
+/// path relative to the workspace root), in a target directory of its own.
+pub fn wasm_embedding(features: &[&str], policy: &str) -> PathBuf {
+    build_wasm(features, Some(policy))
+}
+
+fn build_wasm(features: &[&str], embed: Option<&str>) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let key = features.join(",");
+    let features_key = features.join(",");
+    let key = format!("{features_key}|{}", embed.unwrap_or(""));
     let map = BUILT.get_or_init(Default::default);
     let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = map.get(&key) {
         return p.clone();
     }
     let root = workspace_root();
-    let target_dir = root.join("target").join(if key.is_empty() {
+    let mut dir = if features_key.is_empty() {
         "it-portable".to_string()
     } else {
-        format!("it-{}", key.replace(',', "-"))
-    });
+        format!("it-{}", features_key.replace(',', "-"))
+    };
+    if embed.is_some() {
+        dir.push_str("-embedded");
+    }
+    let target_dir = root.join("target").join(dir);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root).args([
@@ -50,8 +65,12 @@ pub fn wasm(features: &[&str]) -> PathBuf {
     ]);
     cmd.arg(&target_dir);
     if !features.is_empty() {
-        cmd.args(["--features", &key]);
+        cmd.args(["--features", &features_key]);
     }
+    match embed {
+        Some(policy) => cmd.env("CORS_GATEWAY_POLICY", policy),
+        None => cmd.env_remove("CORS_GATEWAY_POLICY"),
+    };
     let out = cmd
         .output()
         .expect("SETUP: cannot run cargo to build the component");

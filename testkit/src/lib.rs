@@ -10,7 +10,7 @@ pub mod page;
 pub mod upstream;
 
 pub use client::Response;
-pub use gateway::{cli_bin, wasm, wasmtime_bin, Gateway};
+pub use gateway::{cli_bin, wasm, wasm_embedding, wasmtime_bin, Gateway};
 pub use upstream::{GarbageServer, Seen, Upstream};
 
 /// Re-exported so tests drive concurrency with the same runtime.

@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Preflights per second on a real `spin up`, every policy source against
+# Spin's SDK hello-world, interleaved (Spin gives WASI 0.2 components a fresh
+# instance per request, so this is what each source costs a request).
+#
+#   bench/spin.sh                      # DURATION=5 s per run, ROUNDS=3, CONNS=8
+#   SPIN=/path/to/spin bench/spin.sh   # a spin that is not on PATH
+#   BASE=v0.1.0 bench/spin.sh          # also a git revision's builds, same run
+#   ONLY='variable' bench/spin.sh      # only the configurations whose name matches (grep -E)
+#
+# Needs the Spin CLI (`spin`, on PATH or SPIN=...), wrk, python3 and curl; it is
+# not part of scripts/test.sh. Configurations (each a spin.toml of its own
+# in a temporary directory, the 10-origin policy of bench/common.sh):
+#   hello-sdk              bench/hello-sdk, the baseline (ratios are to it)
+#   portable/env           portable build, the policy in CORS_POLICY (`environment`)
+#   portable/file          portable build, the policy file mounted (`files`)
+#   spin/shipped           Spin build configured as this repository's spin.toml
+#                          is: the policy embedded at build time, the variable
+#                          empty, no key-value source
+#   spin/kv                the policy in the key-value store (CORS_POLICY_KV_STORE=default)
+#   spin/variable          the policy in the variable cors_policy, store declared but not named
+#   spin/variable-kv       the same with the key-value source on (the store empty)
+#   spin/variable-nokv     the variable, no store declared
+# With BASE, base/... are the same configurations for that revision's build
+# (a git worktree under the temporary directory), configured as that
+# revision's spin.toml was: base/spin/shipped is then whatever it shipped.
+set -euo pipefail
+export PATH="$HOME/.cargo/bin:$PATH"
+cd "$(dirname "$0")/.."
+
+SPIN=${SPIN:-$(command -v spin || true)}
+if [ -z "$SPIN" ] || [ ! -x "$SPIN" ]; then
+    echo "bench/spin.sh: the Spin CLI was not found: put spin on PATH or set SPIN=/path/to/spin." >&2
+    echo "  (Nothing was measured. This benchmark runs only against a real Spin; CI uses spin-test-host.)" >&2
+    exit 2
+fi
+for tool in wrk python3 curl; do
+    command -v "$tool" >/dev/null || { echo "SETUP: $tool not found (apt-get install $tool)" >&2; exit 1; }
+done
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-8}
+echo "== $("$SPIN" --version)"
+
+. bench/common.sh
+bench_tmpdir
+write_wrk_scripts "$TMP"
+mkdir -p "$TMP/policies"
+# Preflights only: the upstream is never called.
+UP_PORT=9
+bench_policy 10 "http://127.0.0.1:$UP_PORT" >"$TMP/policies/policy.json"
+touch -d '-10 minutes' "$TMP/policies/policy.json"
+ORIGIN="https://app0.example.com"
+
+# build DIR OUT: the portable and Spin builds of the tree at DIR, the Spin
+# build with the benchmark policy embedded (as spin.toml's build command
+# embeds policies/policy.json) when that tree supports it.
+build() {
+    local dir=$1 out=$2
+    mkdir -p "$out"
+    (cd "$dir" && cargo build -q --release --target wasm32-wasip2 -p cors-gateway --target-dir "$out/t-portable")
+    (cd "$dir" && CORS_GATEWAY_POLICY="$TMP/policies/policy.json" \
+        cargo build -q --release --target wasm32-wasip2 -p cors-gateway --features spin --target-dir "$out/t-spin")
+    cp "$out/t-portable/wasm32-wasip2/release/cors_gateway.wasm" "$out/portable.wasm"
+    cp "$out/t-spin/wasm32-wasip2/release/cors_gateway.wasm" "$out/spin.wasm"
+    # Does this tree embed a policy (build.rs)? Its spin.toml says how it ships.
+    if [ -f "$dir/build.rs" ] && grep -q CORS_GATEWAY_POLICY "$dir/build.rs"; then
+        echo embedded >"$out/ships"
+    else
+        echo file >"$out/ships"
+    fi
+}
+echo "== building"
+cargo build -q --locked --release --target wasm32-wasip2 -p bench-hello-sdk
+HELLO=$PWD/target/wasm32-wasip2/release/bench_hello_sdk.wasm
+build "$PWD" "$TMP/new"
+if [ -n "${BASE:-}" ]; then
+    git worktree add -q --detach "$TMP/base-src" "$BASE"
+    trap 'git worktree remove --force "$TMP/base-src" 2>/dev/null || true; bench_cleanup' EXIT
+    build "$TMP/base-src" "$TMP/base"
+fi
+for f in "$TMP"/new/*.wasm "$TMP"/base/*.wasm; do [ -f "$f" ] && echo "   $(stat -c %s "$f") B  ${f#"$TMP"/}"; done
+
+POLICY_JSON=$(cat "$TMP/policies/policy.json")
+NAMES=()
+# config NAME WASM STORES(yes|no) FILES(yes|no) ENV...: writes $TMP/apps/NAME/spin.toml.
+# ENV entries are K=V for `environment`; VAR=1 sets the variable's value,
+# KV=1 stores the policy in the default store (spin up --key-value).
+config() {
+    local name=$1 wasm=$2 stores=$3 files=$4
+    shift 4
+    [ -n "${ONLY:-}" ] && ! grep -qE "$ONLY" <<<"$name" && return 0
+    local dir="$TMP/apps/${name//\//_}" envs=() kv="" var=""
+    mkdir -p "$dir"
+    for e in "$@"; do
+        case $e in
+            VAR=1) var=1 ;;
+            KV=1) kv=1 ;;
+            *) envs+=("$e") ;;
+        esac
+    done
+    {
+        echo 'spin_manifest_version = 2'
+        echo '[application]'
+        echo "name = \"bench-${name//\//-}\""
+        echo '[variables]'
+        echo 'cors_policy = { default = "" }'
+        echo 'cors_admin_token = { default = "", secret = true }'
+        echo '[[trigger.http]]'
+        echo 'route = "/..."'
+        echo 'component = "c"'
+        echo '[component.c]'
+        echo "source = \"$wasm\""
+        echo "allowed_outbound_hosts = [\"http://127.0.0.1:$UP_PORT\"]"
+        [ "$files" = yes ] && echo "files = [{ source = \"$TMP/policies\", destination = \"/policies\" }]"
+        [ "$stores" = yes ] && echo 'key_value_stores = ["default"]'
+        if [ ${#envs[@]} -gt 0 ]; then
+            echo 'environment = {'
+            local first=1
+            for e in "${envs[@]}"; do
+                [ $first = 1 ] || echo ','
+                first=0
+                python3 -c 'import json,sys; k,v=sys.argv[1].split("=",1); print(k, "=", json.dumps(v))' "$e"
+            done
+            echo '}'
+        fi
+        echo '[component.c.variables]'
+        echo 'cors_policy = "{{ cors_policy }}"'
+        echo 'cors_admin_token = "{{ cors_admin_token }}"'
+    } >"$dir/spin.toml"
+    # TOML inline tables are one line: join the environment entries.
+    python3 - "$dir/spin.toml" <<'EOF'
+import re, sys
+p = sys.argv[1]; s = open(p).read()
+s = re.sub(r"environment = \{\n(.*?)\n\}", lambda m: "environment = { " + m.group(1).replace("\n,\n", ", ") + " }", s, flags=re.S)
+open(p, "w").write(s)
+EOF
+    echo "$var" >"$dir/var"
+    echo "$kv" >"$dir/kv"
+    NAMES+=("$name")
+}
+
+# configs PREFIX DIR: the gateway's configurations for the builds in DIR.
+configs() {
+    local p=$1 d=$2
+    config "${p}portable/env" "$d/portable.wasm" no no "CORS_POLICY=$POLICY_JSON"
+    config "${p}portable/file" "$d/portable.wasm" no yes
+    if [ "$(cat "$d/ships")" = embedded ]; then
+        # spin.toml as shipped: the policy built in, no files, no store named.
+        config "${p}spin/shipped" "$d/spin.wasm" no no
+        config "${p}spin/kv" "$d/spin.wasm" yes no CORS_POLICY_KV_STORE=default KV=1
+        config "${p}spin/variable" "$d/spin.wasm" yes no VAR=1
+        config "${p}spin/variable-kv" "$d/spin.wasm" yes no CORS_POLICY_KV_STORE=default VAR=1
+    else
+        # spin.toml as it shipped before: store declared (and read), file mounted.
+        config "${p}spin/shipped" "$d/spin.wasm" yes yes
+        config "${p}spin/kv" "$d/spin.wasm" yes yes KV=1
+        config "${p}spin/variable" "$d/spin.wasm" yes yes VAR=1
+    fi
+    config "${p}spin/variable-nokv" "$d/spin.wasm" no yes VAR=1
+}
+config hello-sdk "$HELLO" no no
+configs "" "$TMP/new"
+[ -n "${BASE:-}" ] && configs "base/" "$TMP/base"
+
+# serve NAME: `spin up` of that configuration on a free port; SPIN_PID, SPIN_PORT.
+serve() {
+    local dir="$TMP/apps/${1//\//_}" args=()
+    SPIN_PORT=$(free_port)
+    [ "$(cat "$dir/kv")" = 1 ] && args+=(--key-value "cors-gateway/policy=$POLICY_JSON")
+    if [ "$(cat "$dir/var")" = 1 ]; then
+        SPIN_VARIABLE_CORS_POLICY=$POLICY_JSON "$SPIN" up --from "$dir/spin.toml" \
+            --listen "127.0.0.1:$SPIN_PORT" "${args[@]}" >"$dir/spin.log" 2>&1 &
+    else
+        "$SPIN" up --from "$dir/spin.toml" --listen "127.0.0.1:$SPIN_PORT" "${args[@]}" \
+            >"$dir/spin.log" 2>&1 &
+    fi
+    SPIN_PID=$!
+    wait_http "$SPIN_PORT" || { cat "$dir/spin.log" >&2; exit 1; }
+}
+
+# One check before measuring: every gateway configuration answers the
+# preflight 204 from the policy source it is meant to use (health says which).
+echo "== checking each configuration"
+for name in "${NAMES[@]}"; do
+    serve "$name"
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X OPTIONS "http://127.0.0.1:$SPIN_PORT/api/orders" \
+        -H "Origin: $ORIGIN" -H 'Access-Control-Request-Method: POST' \
+        -H 'Access-Control-Request-Headers: content-type,x-trace-id')
+    src=-
+    [ "$name" != hello-sdk ] && src=$(curl -s "http://127.0.0.1:$SPIN_PORT/.well-known/cors-gateway/health" |
+        python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["policy"]["source"] if j.get("policy") else j.get("error"), " ".join(f"{s[\"source\"]}={s[\"outcome\"]}/{s[\"us\"]}us" for s in j.get("sources", [])))' 2>/dev/null || echo "?")
+    printf '   %-28s preflight %s  %s\n' "$name" "$code" "$src"
+    kill "$SPIN_PID"
+    wait "$SPIN_PID" 2>/dev/null || true
+    if [ "$name" != hello-sdk ] && [ "$code" != 204 ]; then
+        echo "!! $name does not answer the preflight 204; its log:" >&2
+        cat "$TMP/apps/${name//\//_}/spin.log" >&2
+        exit 1
+    fi
+done
+
+: >"$TMP/results"
+for round in $(seq 1 "$ROUNDS"); do
+    echo "== round $round/$ROUNDS (${DURATION}s each, $CONNS connections)"
+    i=0
+    for name in "${NAMES[@]}"; do
+        serve "$name"
+        url="http://127.0.0.1:$SPIN_PORT/api/orders"
+        wrk -t1 -c"$CONNS" -d1s -s "$TMP/preflight.lua" -H "Origin: $ORIGIN" "$url" >/dev/null
+        measure "$url" preflight "$ORIGIN" "$SPIN_PID"
+        [ -n "$ERRORS" ] && { echo "!! $name: errors during the run:" >&2; echo "$ERRORS" >&2; }
+        echo "$round $i $RPS $CPU" >>"$TMP/results"
+        printf '   %-28s %10s req/s %8s µs CPU/req (spin process)\n' "$name" "$RPS" "$CPU"
+        kill "$SPIN_PID"
+        wait "$SPIN_PID" 2>/dev/null || true
+        i=$((i + 1))
+    done
+done
+
+python3 - "$TMP/results" "${NAMES[@]}" <<'EOF'
+import statistics, sys
+names = sys.argv[2:]
+rps, cpu = {}, {}
+for line in open(sys.argv[1]):
+    r, i, v, c = line.split()
+    rps.setdefault(int(i), {})[int(r)] = float(v)
+    cpu.setdefault(int(i), {})[int(r)] = float(c)
+print(f"\n== preflights/s on spin up, medians over {len(rps[0])} rounds; ratio to hello-sdk per round: median [min..max]")
+for i, name in enumerate(names):
+    ratios = sorted(rps[i][r] / rps[0][r] for r in rps[0])
+    print(f"  {name:28} {statistics.median(rps[i].values()):8.0f} req/s {statistics.median(cpu[i].values()):7.1f} µs CPU/req"
+          f"   {statistics.median(ratios):5.2f}x [{ratios[0]:.2f}..{ratios[-1]:.2f}]")
+EOF
