@@ -103,6 +103,7 @@ cat > "$out/spin-fragment.toml" <<EOF
 # place of a locally built component's; keep policies/ beside it.
 [variables]
 cors_policy = { default = "" }
+cors_policy_candidate = { default = "" }
 cors_admin_token = { default = "", secret = true }
 
 [[trigger.http]]
@@ -123,6 +124,7 @@ allowed_outbound_hosts = []
 
 [component.cors-gateway.variables]
 cors_policy = "{{ cors_policy }}"
+cors_policy_candidate = "{{ cors_policy_candidate }}"
 cors_admin_token = "{{ cors_admin_token }}"
 EOF
 
