@@ -78,7 +78,7 @@ wait_http() { # port
         sleep 0.1
     done
     echo "server on port $1 did not start" >&2
-    exit 1
+    return 1
 }
 
 # bench_policy N UPSTREAM_URL: the policy of N origins (9 in 10 exact, 1 in 10

@@ -92,6 +92,7 @@ config() {
     [ -n "${ONLY:-}" ] && ! grep -qE "$ONLY" <<<"$name" && return 0
     local dir="$TMP/apps/${name//\//_}" envs=() kv="" var=""
     mkdir -p "$dir"
+    [ "$files" = yes ] && cp -rp "$TMP/policies" "$dir/policies"
     for e in "$@"; do
         case $e in
             VAR=1) var=1 ;;
@@ -112,7 +113,8 @@ config() {
         echo '[component.c]'
         echo "source = \"$wasm\""
         echo "allowed_outbound_hosts = [\"http://127.0.0.1:$UP_PORT\"]"
-        [ "$files" = yes ] && echo "files = [{ source = \"$TMP/policies\", destination = \"/policies\" }]"
+        # Spin maps only files inside the application directory.
+        [ "$files" = yes ] && echo 'files = [{ source = "policies", destination = "/policies" }]'
         [ "$stores" = yes ] && echo 'key_value_stores = ["default"]'
         if [ ${#envs[@]} -gt 0 ]; then
             echo 'environment = {'
