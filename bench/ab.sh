@@ -82,18 +82,4 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 
-python3 - "$TMP/results" "$@" <<'EOF'
-import statistics, sys
-names = sys.argv[2:]
-rps, cpu = {}, {}
-for line in open(sys.argv[1]):
-    r, i, v, c = line.split()
-    rps.setdefault(int(i), {})[int(r)] = float(v)
-    cpu.setdefault(int(i), {})[int(r)] = float(c)
-print(f"\n== medians over {len(rps[0])} rounds; ratios to the first, per round: median [min..max]")
-for i, name in enumerate(names):
-    ratios = sorted(rps[i][r] / rps[0][r] for r in rps[0])
-    name = name if len(name) <= 60 else name[:57] + "..."
-    print(f"  {name:60} {statistics.median(rps[i].values()):9.0f} req/s {statistics.median(cpu[i].values()):7.1f} µs CPU/req"
-          f"   {statistics.median(ratios):5.3f}x [{ratios[0]:.3f}..{ratios[-1]:.3f}]")
-EOF
+summarize "$TMP/results" "req/s" 60 3 "$@"

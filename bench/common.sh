@@ -108,3 +108,25 @@ EOF
 wrk.method = "GET"
 EOF
 }
+
+# summarize RESULTS TITLE WIDTH DIGITS NAME...: the medians of RESULTS (lines
+# `round index req/s cpu`) per component, and each one's per-round ratio to the
+# first component: median [min..max], DIGITS decimals, names cut at WIDTH.
+summarize() {
+    python3 - "$@" <<'EOF'
+import statistics, sys
+path, title, width, digits = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+names = sys.argv[5:]
+rps, cpu = {}, {}
+for line in open(path):
+    r, i, v, c = line.split()
+    rps.setdefault(int(i), {})[int(r)] = float(v)
+    cpu.setdefault(int(i), {})[int(r)] = float(c)
+print(f"\n== {title}, medians over {len(rps[0])} rounds; ratio to the first per round: median [min..max]")
+for i, name in enumerate(names):
+    ratios = sorted(rps[i][r] / rps[0][r] for r in rps[0])
+    name = name if len(name) <= width else name[:width - 3] + "..."
+    print(f"  {name:{width}} {statistics.median(rps[i].values()):9.0f} req/s {statistics.median(cpu[i].values()):7.1f} µs CPU/req"
+          f"   {statistics.median(ratios):5.{digits}f}x [{ratios[0]:.{digits}f}..{ratios[-1]:.{digits}f}]")
+EOF
+}

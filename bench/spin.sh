@@ -220,17 +220,4 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 
-python3 - "$TMP/results" "${NAMES[@]}" <<'EOF'
-import statistics, sys
-names = sys.argv[2:]
-rps, cpu = {}, {}
-for line in open(sys.argv[1]):
-    r, i, v, c = line.split()
-    rps.setdefault(int(i), {})[int(r)] = float(v)
-    cpu.setdefault(int(i), {})[int(r)] = float(c)
-print(f"\n== preflights/s on spin up, medians over {len(rps[0])} rounds; ratio to hello-sdk per round: median [min..max]")
-for i, name in enumerate(names):
-    ratios = sorted(rps[i][r] / rps[0][r] for r in rps[0])
-    print(f"  {name:28} {statistics.median(rps[i].values()):8.0f} req/s {statistics.median(cpu[i].values()):7.1f} µs CPU/req"
-          f"   {statistics.median(ratios):5.2f}x [{ratios[0]:.2f}..{ratios[-1]:.2f}]")
-EOF
+summarize "$TMP/results" "preflights/s on spin up" 28 2 "${NAMES[@]}"
