@@ -98,25 +98,9 @@ fn cli(args: &[&str], cwd: &Path) -> (i32, String) {
 }
 
 /// Compares with tests/snapshots/NAME.txt; `UPDATE_SNAPSHOTS=1` rewrites it.
+#[track_caller]
 fn snapshot(name: &str, actual: &str) {
-    let path = testkit::gateway::workspace_root()
-        .join("tests/snapshots")
-        .join(format!("{name}.txt"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).expect("write snapshot");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "missing snapshot {}: UPDATE_SNAPSHOTS=1 cargo test --test report",
-            path.display()
-        )
-    });
-    assert_eq!(
-        actual, expected,
-        "output of {name} changed (UPDATE_SNAPSHOTS=1 to accept)"
-    );
+    testkit::snapshot::compare("tests/snapshots", name, actual, "cargo test --test report");
 }
 
 #[test]

@@ -23,23 +23,14 @@ pub fn run(args: &[&str]) -> (i32, String) {
     )
 }
 
-/// Compares `actual` with the snapshot `name`; `UPDATE_SNAPSHOTS=1` rewrites it.
+/// Compares `actual` with the snapshot `name` in cli/tests/snapshots;
+/// `UPDATE_SNAPSHOTS=1` rewrites it.
+#[track_caller]
 pub fn snapshot(name: &str, actual: &str) {
-    let path = root()
-        .join("cli/tests/snapshots")
-        .join(format!("{name}.txt"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).expect("write snapshot");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "missing snapshot {}: run UPDATE_SNAPSHOTS=1 cargo test -p cors-gateway-cli",
-            path.display()
-        )
-    });
-    assert_eq!(
-        actual, expected,
-        "output of {name} changed (UPDATE_SNAPSHOTS=1 to accept)"
+    testkit::snapshot::compare(
+        "cli/tests/snapshots",
+        name,
+        actual,
+        "cargo test -p cors-gateway-cli",
     );
 }
