@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lints what cargo does not: every shell script in the repository (with
-# ShellCheck), the GitHub workflows and the README's policy-CI snippet (with
-# actionlint, which also runs ShellCheck on their `run:` steps).
+# ShellCheck), the GitHub workflows and the policy-CI snippet of docs/ci.md
+# (with actionlint, which also runs ShellCheck on their `run:` steps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +28,7 @@ snippet="$tmp/.github/workflows/policies.yml"
 awk '/<!-- policy-ci:/ { marked = 1; next }
      marked && /^```yaml/ { inside = 1; next }
      inside && /^```/ { exit }
-     inside' README.md > "$snippet"
-[ -s "$snippet" ] || { echo "lint: the README's policy-CI snippet (after <!-- policy-ci: -->) was not found" >&2; exit 1; }
-echo "actionlint: .github/workflows and the README's policy-CI snippet"
+     inside' docs/ci.md > "$snippet"
+[ -s "$snippet" ] || { echo "lint: the policy-CI snippet of docs/ci.md (after <!-- policy-ci: -->) was not found" >&2; exit 1; }
+echo "actionlint: .github/workflows and the policy-CI snippet of docs/ci.md"
 actionlint -color=false .github/workflows/*.yml "$snippet"

@@ -298,7 +298,7 @@ fn env_policy_takes_precedence_over_the_file() {
     assert_eq!(j["policy"]["sha256"], sha256_hex(env_doc.as_bytes()));
 }
 
-/// The flags the README recommends for hosts without instance reuse: a
+/// The flags docs/deploying.md recommends for hosts without instance reuse: a
 /// finished instance's memory is zeroed in place and its slot reused.
 const POOLING_FLAGS: &[&str] = &[
     "-O",

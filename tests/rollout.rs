@@ -231,7 +231,7 @@ fn the_gateways_own_answers_carry_the_request_id() {
     assert!(is_made_id(made.header("x-request-id").unwrap_or_default()));
 }
 
-/// The fields every JSON request line has (README, "Logs").
+/// The fields every JSON request line has (docs/logs.md, "JSON logs").
 const REQUEST_FIELDS: [&str; 18] = [
     "time",
     "request_id",

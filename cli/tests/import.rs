@@ -731,7 +731,7 @@ fn express_model(doc: &Value, c: &Case) -> bool {
     browser(c, || answer(true), || answer(false))
 }
 
-/// Just enough of JavaScript's RegExp.test for the README examples: an
+/// Just enough of JavaScript's RegExp.test for the examples here: an
 /// optional ^, literal text with \. escapes, (a|b) groups, an optional $.
 fn js_regex_test(re: &str, s: &str) -> bool {
     fn expand(re: &str) -> Vec<String> {
