@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Lints what cargo does not: every shell script in the repository (with
 # ShellCheck), the GitHub workflows and the policy-CI snippet of docs/ci.md
-# (with actionlint, which also runs ShellCheck on their `run:` steps).
+# (with actionlint, which also runs ShellCheck on their `run:` steps), and
+# the relative links of every Markdown file (scripts/md-links.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for tool in shellcheck actionlint; do
+for tool in shellcheck actionlint python3; do
   command -v "$tool" >/dev/null || { echo "SETUP FAILED: $tool not found (scripts/setup.sh installs it)" >&2; exit 1; }
 done
 
@@ -32,3 +33,5 @@ awk '/<!-- policy-ci:/ { marked = 1; next }
 [ -s "$snippet" ] || { echo "lint: the policy-CI snippet of docs/ci.md (after <!-- policy-ci: -->) was not found" >&2; exit 1; }
 echo "actionlint: .github/workflows and the policy-CI snippet of docs/ci.md"
 actionlint -color=false .github/workflows/*.yml "$snippet"
+
+python3 scripts/md-links.py

@@ -10,7 +10,7 @@ scripts/setup.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== shellcheck (every shell script), actionlint (the workflows and docs/ci.md's CI snippet)"
+echo "== shellcheck (every shell script), actionlint (the workflows and docs/ci.md's CI snippet), Markdown links"
 scripts/lint.sh
 echo "== cargo clippy (native, all targets)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
