@@ -154,7 +154,8 @@ configs() {
         config "${p}spin/variable" "$d/spin.wasm" yes no VAR=1
         config "${p}spin/variable-kv" "$d/spin.wasm" yes no CORS_POLICY_KV_STORE=default VAR=1
     else
-        # spin.toml as it shipped before: store declared (and read), file mounted.
+        # A tree without a built-in policy: its spin.toml declared the store
+        # (read on every request) and mounted the file.
         config "${p}spin/shipped" "$d/spin.wasm" yes yes
         config "${p}spin/kv" "$d/spin.wasm" yes yes KV=1
         config "${p}spin/variable" "$d/spin.wasm" yes yes VAR=1

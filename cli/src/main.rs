@@ -300,7 +300,7 @@ fn check(file: &str, format: CheckFormat) -> u8 {
         Err(code) => return code,
     };
     if let Some(digest) = policy.compiled_from {
-        // Its origin lists are tables now: lint the JSON it came from.
+        // Its origin lists are tables: lint the JSON it came from.
         let sha: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         match format {
             CheckFormat::Json => println!(

@@ -16,7 +16,7 @@ use common::{root, run, snapshot};
 fn check_snapshots_and_exit_codes() {
     for (name, file, code) in [
         ("check-clean", "tests/policies/clean.json", 0),
-        ("check-spec-example", "tests/policies/example.json", 1),
+        ("check-example", "tests/policies/example.json", 1),
         ("check-risky", "tests/policies/risky.json", 1),
         (
             "check-private-network",

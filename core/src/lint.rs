@@ -312,11 +312,11 @@ mod tests {
     }
 
     #[test]
-    fn the_spec_example_is_clean_but_for_what_it_chose() {
+    fn the_example_policy_is_clean_but_for_what_it_chose() {
         let text = include_str!("../../tests/policies/example.json");
         let got = codes(text);
-        // The spec's example lists GET and POST (harmless) and an exact origin
-        // that its own subdomain pattern already covers; nothing risky.
+        // It lists GET and POST (harmless) and an exact origin that its own
+        // subdomain pattern already covers; nothing risky.
         assert!(
             got.contains(&("overlapping-origin", "cors.allow_origins[0]".into())),
             "{got:?}"

@@ -14,7 +14,7 @@ fn has_error(errs: &[PolicyError], path: &str, needle: &str) -> bool {
 const ROUTE: &str = r#"{"name":"api","path_prefix":"/api/","upstream":"http://127.0.0.1:9000"}"#;
 
 #[test]
-fn spec_example_loads() {
+fn the_example_policy_loads() {
     let p = Policy::from_json(include_str!("../../../tests/policies/example.json")).unwrap();
     assert_eq!(p.routes.len(), 2);
     let public = p.route_for("/public/x").unwrap();
