@@ -23,6 +23,8 @@
 #   */bare-p3            the probe with PROBE_BARE=1, the bare 0.3 floor (the same)
 #   wasmtime/gateway-p2-reuse  the portable build with --max-instance-reuse-count 128
 #                        (wasmtime serve can reuse 0.2 instances; Spin cannot)
+#   spin/gateway-p2-var  the gateway's Spin build (--features spin), the policy in the
+#                        Spin variable cors_policy (one variables.get per request)
 #   spin/gateway-p3-var  the probe's Spin build (--features spin) with the policy in
 #                        the Spin variable cors_policy (CORS_POLICY_FROM_VARIABLE=1:
 #                        read at most once a second per instance)
@@ -86,12 +88,15 @@ W=$PWD/target/wasm32-wasip2/release
 for p in cors-gateway bench-hello bench-hello-sdk bench-gateway-p3 bench-hello-p3; do
     cargo build -q --locked --release --target wasm32-wasip2 -p "$p"
 done
-# The probe with the Spin variable source (imports spin:variables).
+# The Spin builds (they import spin:*): the probe with its variable source,
+# the gateway with its Spin sources (no policy embedded: the variable is read).
 cargo build -q --locked --release --target wasm32-wasip2 -p bench-gateway-p3 --features spin --target-dir target/spin
+CORS_GATEWAY_POLICY='' cargo build -q --locked --release --target wasm32-wasip2 -p cors-gateway --features spin --target-dir target/spin
 GW2=$W/cors_gateway.wasm GW3=$W/bench_gateway_p3.wasm HELLO2=$W/bench_hello_sdk.wasm HELLO3=$W/bench_hello_p3.wasm
 BARE2=$W/bench_hello.wasm
 GW3S=$PWD/target/spin/wasm32-wasip2/release/bench_gateway_p3.wasm
-for f in "$GW2" "$GW3" "$GW3S" "$HELLO2" "$HELLO3" "$BARE2"; do printf '   %8s B  %s\n' "$(stat -c %s "$f")" "${f#"$PWD"/}"; done
+GW2S=$PWD/target/spin/wasm32-wasip2/release/cors_gateway.wasm
+for f in "$GW2" "$GW2S" "$GW3" "$GW3S" "$HELLO2" "$HELLO3" "$BARE2"; do printf '   %8s B  %s\n' "$(stat -c %s "$f")" "${f#"$PWD"/}"; done
 
 # Configurations: NAME -> host, wasm, the status the preflight must get, and
 # the arguments of `start`.
@@ -116,6 +121,7 @@ if [ $run_wasmtime = 1 ]; then
 fi
 if [ $run_spin = 1 ]; then
     config spin/gateway-p2 spin "$GW2" 204 "env:CORS_POLICY=$POLICY_JSON"
+    config spin/gateway-p2-var spin "$GW2S" 204 var
     config spin/gateway-p3 spin "$GW3" 204 "env:CORS_POLICY=$POLICY_JSON"
     config spin/gateway-p3-var spin "$GW3S" 204 env:CORS_POLICY_FROM_VARIABLE=1 var
     config spin/gateway-p3-fresh spin "$GW3" 204 "env:CORS_POLICY=$POLICY_JSON" --max-instance-reuse-count 1
@@ -138,6 +144,7 @@ open(f"{d}/spin.toml", "w").write(f"""spin_manifest_version = 2
 name = "bench-p3"
 [variables]
 cors_policy = {{ default = "" }}
+cors_admin_token = {{ default = "", secret = true }}
 [[trigger.http]]
 route = "/..."
 component = "c"
@@ -146,6 +153,7 @@ source = {json.dumps(wasm)}
 {"environment = { " + env + " }" if env else ""}
 [component.c.variables]
 cors_policy = "{{{{ cors_policy }}}}"
+cors_admin_token = "{{{{ cors_admin_token }}}}"
 """)
 EOF
 }
@@ -329,7 +337,7 @@ rps = {}
 for line in open(sys.argv[1]):
     r, i, v, _ = line.split()
     rps.setdefault(names[int(i)], {})[int(r)] = float(v)
-pairs = [("gateway-p3", "gateway-p2"), ("gateway-p3-var", "gateway-p2"), ("gateway-p3-fresh", "gateway-p2"),
+pairs = [("gateway-p3", "gateway-p2"), ("gateway-p3-var", "gateway-p2-var"), ("gateway-p2-var", "gateway-p2"), ("gateway-p3-fresh", "gateway-p2"),
          ("gateway-p2-reuse", "gateway-p2"), ("gateway-p3", "gateway-p2-reuse"), ("hello-p3", "hello-sdk"),
          ("gateway-p2", "hello-sdk"), ("gateway-p3", "hello-p3"), ("gateway-p3-var", "hello-p3"),
          ("gateway-p3", "hello-sdk"), ("bare-p3", "bare-p2"), ("gateway-p2", "bare-p2"),
