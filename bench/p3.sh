@@ -159,7 +159,8 @@ EOF
 }
 
 # start HOST WASM ARGS...: that component on HOST (wasmtime, spin) in the
-# background, once it answers: PORT, PID, LOG. ARGS: wasmtime serve options;
+# background, once it answers: PORT, PID, LOG, and CPU_PID, the process whose
+# CPU time is the host's. ARGS: wasmtime serve options;
 # for spin, env:K=V for `environment`, var (the variable cors_policy holds the
 # benchmark policy) and `spin up` (trigger) options.
 APPS=0
@@ -168,7 +169,7 @@ start() {
     shift 2
     if [ "$host" = wasmtime ]; then
         serve_wasm "$wasm" "$TMP/policies" "$@"
-        PORT=$SERVE_PORT PID=$SERVE_PID LOG=$TMP/serve.log
+        PORT=$SERVE_PORT PID=$SERVE_PID LOG=$TMP/serve.log CPU_PID=$SERVE_PID
         return
     fi
     for a in "$@"; do
@@ -191,6 +192,9 @@ start() {
     fi
     PID=$!
     wait_http "$PORT" || { cat "$LOG" >&2; exit 1; }
+    # `spin up` runs the app in a child, `spin trigger http`: its CPU is the host's.
+    CPU_PID=$(pgrep -P "$PID" | head -n 1 || true)
+    CPU_PID=${CPU_PID:-$PID}
 }
 # serve NAME: start that configuration.
 serve() {
@@ -316,7 +320,7 @@ for round in $(seq 1 "$ROUNDS"); do
         serve "$name"
         url="http://127.0.0.1:$PORT$URL_PATH"
         wrk -t1 -c"$CONNS" -d1s -s "$TMP/preflight.lua" -H "Origin: $ORIGIN" "$url" >/dev/null
-        measure "$url" preflight "$ORIGIN" "$PID"
+        measure "$url" preflight "$ORIGIN" "$CPU_PID"
         [ -n "$ERRORS" ] && { echo "!! $name: errors during the run:" >&2; echo "$ERRORS" >&2; }
         after=
         [[ "$name" == */gateway-p3* ]] && after=$(curl -s -D - -o /dev/null -X OPTIONS "$url" -H "Origin: $ORIGIN" \
