@@ -192,7 +192,7 @@ for name in "${NAMES[@]}"; do
         -H 'Access-Control-Request-Headers: content-type,x-trace-id')
     src=-
     [ "$name" != hello-sdk ] && src=$(curl -s "http://127.0.0.1:$SPIN_PORT/.well-known/cors-gateway/health" |
-        python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["policy"]["source"] if j.get("policy") else j.get("error"), " ".join(f"{s[\"source\"]}={s[\"outcome\"]}/{s[\"us\"]}us" for s in j.get("sources", [])))' 2>/dev/null || echo "?")
+        python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["policy"]["source"] if j.get("policy") else j.get("error"), " ".join("%s=%s/%sus" % (s["source"], s["outcome"], s["us"]) for s in j.get("sources", [])))' 2>/dev/null || echo "?")
     printf '   %-28s preflight %s  %s\n' "$name" "$code" "$src"
     kill "$SPIN_PID"
     wait "$SPIN_PID" 2>/dev/null || true
