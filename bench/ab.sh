@@ -52,34 +52,23 @@ touch -d '-10 minutes' "$TMP/policies/policy.json"
 write_wrk_scripts "$TMP"
 ORIGIN="https://app0.example.com"
 
-: >"$TMP/results"
-for round in $(seq 1 "$ROUNDS"); do
-    echo "== round $round/$ROUNDS"
-    i=0
-    for c in "$@"; do
-        wasm=${c%%@*} args=()
-        if [ "$wasm" != "$c" ]; then
-            IFS=@ read -ra kvs <<<"${c#*@}"
-            for kv in "${kvs[@]}"; do args+=(--env "$kv"); done
-        fi
-        [ "$REUSE" != - ] && args+=(--max-instance-reuse-count "$REUSE")
-        # shellcheck disable=SC2206 # word splitting of SERVE_FLAGS is intended
-        args+=(${SERVE_FLAGS:-})
-        serve_wasm "$wasm" "$TMP/policies" "${args[@]}"
-        url="http://127.0.0.1:$SERVE_PORT/api/orders"
-        wrk -t1 -c"$CONNS" -d1s -s "$TMP/$LUA.lua" -H "Origin: $ORIGIN" "$url" >/dev/null
-        measure "$url" "$LUA" "$ORIGIN" "$SERVE_PID"
-        kill "$SERVE_PID"
-        wait "$SERVE_PID" 2>/dev/null || true
-        if [ -n "$ERRORS" ]; then
-            echo "!! $c: errors during the run (a broken component is not a fast one):" >&2
-            echo "$ERRORS" >&2
-            exit 1
-        fi
-        echo "$round $i $RPS $CPU" >>"$TMP/results"
-        printf '   %-60.60s %10s req/s\n' "$c" "$RPS"
-        i=$((i + 1))
-    done
-done
+# serve COMPONENT[@K=V...]: that component on wasmtime serve.
+serve() {
+    local c=$1 wasm=${1%%@*} args=() kvs kv
+    if [ "$wasm" != "$c" ]; then
+        IFS=@ read -ra kvs <<<"${c#*@}"
+        for kv in "${kvs[@]}"; do args+=(--env "$kv"); done
+    fi
+    [ "$REUSE" != - ] && args+=(--max-instance-reuse-count "$REUSE")
+    # shellcheck disable=SC2206 # word splitting of SERVE_FLAGS is intended
+    args+=(${SERVE_FLAGS:-})
+    serve_wasm "$wasm" "$TMP/policies" "${args[@]}"
+    URL="http://127.0.0.1:$SERVE_PORT/api/orders" CPU_PID=$SERVE_PID
+}
+stop() {
+    kill "$SERVE_PID"
+    wait "$SERVE_PID" 2>/dev/null || true
+}
+run_rounds "$LUA" 60 "$@"
 
 summarize "$TMP/results" "req/s" 60 3 "$@"

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# Shared by bench/e2e.sh and bench/profile.sh (sourced, not run): the
-# benchmark environment, the benchmark policy, the wrk scripts, free ports and
-# waiting for a server. Source it before starting any server.
+# Shared by the benchmark scripts (sourced, not run): the benchmark
+# environment, the benchmark policy, the wrk scripts, free ports, waiting for a
+# server, and the interleaved rounds. Source it before starting any server.
 # The variables it sets (SERVE_PID, RPS, ERRORS, CPU, ...) are read by those scripts.
 # shellcheck disable=SC2034
 
@@ -107,6 +107,64 @@ EOF
     cat >"$1/get.lua" <<'EOF'
 wrk.method = "GET"
 EOF
+}
+
+# check_configs NAME...: before measuring, one preflight to each configuration:
+# the caller's `serve NAME` starts it (setting URL and LOG), `stop` stops it,
+# `expect_code NAME` prints the status it must answer, and `check_info NAME`
+# (optional) prints what to show beside it. A wrong status ends the benchmark
+# with the configuration's log.
+check_configs() {
+    local name code want info
+    echo "== checking each configuration"
+    for name in "$@"; do
+        serve "$name"
+        code=$(curl -s -o /dev/null -w '%{http_code}' -X OPTIONS "$URL" \
+            -H "Origin: $ORIGIN" -H 'Access-Control-Request-Method: POST' \
+            -H 'Access-Control-Request-Headers: content-type,x-trace-id')
+        info=
+        declare -F check_info >/dev/null && info=$(check_info "$name" || true)
+        printf '   %-28s preflight %s  %s\n' "$name" "$code" "$info"
+        stop
+        want=$(expect_code "$name")
+        if [ "$code" != "$want" ]; then
+            echo "!! $name does not answer the preflight $want; its log:" >&2
+            cat "$LOG" >&2 || true
+            exit 1
+        fi
+    done
+}
+
+# run_rounds LUA WIDTH NAME...: ROUNDS interleaved rounds of the request
+# $TMP/LUA.lua on each configuration: `serve NAME` (setting URL, and CPU_PID,
+# the process whose CPU is the host's), a 1 s warm-up, one `measure`, `stop`.
+# `after_run NAME` (optional) prints a note for the line. Errors during a run
+# end the benchmark (a broken component is not a fast one). Writes
+# $TMP/results (`round index req/s cpu`) for `summarize`.
+run_rounds() {
+    local lua=$1 width=$2 round i name after
+    shift 2
+    : >"$TMP/results"
+    for round in $(seq 1 "$ROUNDS"); do
+        echo "== round $round/$ROUNDS (${DURATION}s each, $CONNS connections; load average $(cut -d' ' -f1-3 /proc/loadavg))"
+        i=0
+        for name in "$@"; do
+            serve "$name"
+            wrk -t1 -c"$CONNS" -d1s -s "$TMP/$lua.lua" -H "Origin: $ORIGIN" "$URL" >/dev/null
+            measure "$URL" "$lua" "$ORIGIN" "$CPU_PID"
+            after=
+            declare -F after_run >/dev/null && after=$(after_run "$name" || true)
+            stop
+            if [ -n "$ERRORS" ]; then
+                echo "!! $name: errors during the run (a broken component is not a fast one):" >&2
+                echo "$ERRORS" >&2
+                exit 1
+            fi
+            echo "$round $i $RPS $CPU" >>"$TMP/results"
+            printf '   %-*.*s %10s req/s %8s µs CPU/req  %s\n' "$width" "$width" "$name" "$RPS" "$CPU" "$after"
+            i=$((i + 1))
+        done
+    done
 }
 
 # summarize RESULTS TITLE WIDTH DIGITS NAME...: the medians of RESULTS (lines

@@ -201,6 +201,7 @@ serve() {
     local f
     IFS=$'\x1f' read -r -a f <<<"${CONF[$1]}"
     start "${f[0]}" "${f[1]}" "${f[@]:3}"
+    URL="http://127.0.0.1:$PORT$URL_PATH"
 }
 stop() {
     kill "$PID"
@@ -294,43 +295,21 @@ print(f"{n // 8 * 8} preflights ({' '.join(f'{k}x{v}' for k, v in sorted(codes.i
 EOF
 }
 
-echo "== checking each configuration (and, for the probe, how its instances were reused)"
-for name in "${NAMES[@]}"; do
-    serve "$name"
-    IFS=$'\x1f' read -r -a f <<<"${CONF[$name]}"
-    code=$(curl -s -o /dev/null -w '%{http_code}' -X OPTIONS "http://127.0.0.1:$PORT$URL_PATH" \
-        -H "Origin: $ORIGIN" -H 'Access-Control-Request-Method: POST' \
-        -H 'Access-Control-Request-Headers: content-type,x-trace-id')
-    info=
-    [[ "$name" == */gateway-p3* ]] && info=$(reuse "$PORT" 400)
-    printf '   %-26s preflight %s  %s\n' "$name" "$code" "$info"
-    stop
-    if [ "$code" != "${f[2]}" ]; then
-        echo "!! $name does not answer the preflight ${f[2]}; its log:" >&2
-        cat "$LOG" >&2 || true
-        exit 1
-    fi
-done
-
-: >"$TMP/results"
-for round in $(seq 1 "$ROUNDS"); do
-    echo "== round $round/$ROUNDS (${DURATION}s each, $CONNS connections; load average $(cut -d' ' -f1-3 /proc/loadavg))"
-    i=0
-    for name in "${NAMES[@]}"; do
-        serve "$name"
-        url="http://127.0.0.1:$PORT$URL_PATH"
-        wrk -t1 -c"$CONNS" -d1s -s "$TMP/preflight.lua" -H "Origin: $ORIGIN" "$url" >/dev/null
-        measure "$url" preflight "$ORIGIN" "$CPU_PID"
-        [ -n "$ERRORS" ] && { echo "!! $name: errors during the run:" >&2; echo "$ERRORS" >&2; }
-        after=
-        [[ "$name" == */gateway-p3* ]] && after=$(curl -s -D - -o /dev/null -X OPTIONS "$url" -H "Origin: $ORIGIN" \
-            -H 'Access-Control-Request-Method: POST' | tr -d '\r' | sed -n 's/^x-probe-instance: /next instance: /p')
-        echo "$round $i $RPS $CPU" >>"$TMP/results"
-        printf '   %-26s %10s req/s %8s µs CPU/req  %s\n' "$name" "$RPS" "$CPU" "$after"
-        stop
-        i=$((i + 1))
-    done
-done
+# The check before measuring: each configuration's preflight status, and for
+# the probe how its instances were reused; after each measured run, the
+# probe's next instance.
+expect_code() {
+    local f
+    IFS=$'\x1f' read -r -a f <<<"${CONF[$1]}"
+    echo "${f[2]}"
+}
+check_info() { [[ "$1" != */gateway-p3* ]] || reuse "$PORT" 400; }
+after_run() {
+    [[ "$1" != */gateway-p3* ]] || curl -s -D - -o /dev/null -X OPTIONS "$URL" -H "Origin: $ORIGIN" \
+        -H 'Access-Control-Request-Method: POST' | tr -d '\r' | sed -n 's/^x-probe-instance: /next instance: /p'
+}
+check_configs "${NAMES[@]}"
+run_rounds preflight 26 "${NAMES[@]}"
 
 summarize "$TMP/results" "preflights/s, ratio to ${NAMES[0]}" 26 2 "${NAMES[@]}"
 # The ratios the question is about, per host, each pair measured in the same rounds.

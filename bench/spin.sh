@@ -15,10 +15,11 @@
 #   portable/env           portable build, the policy in CORS_POLICY (`environment`)
 #   portable/file          portable build, the policy file mounted (`files`)
 #   spin/shipped           Spin build configured as this repository's spin.toml
-#                          is: the policy embedded at build time, the variable
-#                          empty, no key-value source
+#                          is: the policy embedded at build time, both live
+#                          sources off
 #   spin/kv                the policy in the key-value store (CORS_POLICY_KV_STORE=default)
-#   spin/variable          the policy in the variable cors_policy, store declared but not named
+#   spin/variable          the policy in the variable cors_policy
+#                          (CORS_POLICY_VARIABLE=cors_policy), store declared but not named
 #   spin/variable-kv       the same with the key-value source on (the store empty)
 #   spin/variable-nokv     the variable, no store declared
 # With BASE, base/... are the same configurations for that revision's build
@@ -151,8 +152,8 @@ configs() {
         # spin.toml as shipped: the policy built in, no files, no store named.
         config "${p}spin/shipped" "$d/spin.wasm" no no
         config "${p}spin/kv" "$d/spin.wasm" yes no CORS_POLICY_KV_STORE=default KV=1
-        config "${p}spin/variable" "$d/spin.wasm" yes no VAR=1
-        config "${p}spin/variable-kv" "$d/spin.wasm" yes no CORS_POLICY_KV_STORE=default VAR=1
+        config "${p}spin/variable" "$d/spin.wasm" yes no CORS_POLICY_VARIABLE=cors_policy VAR=1
+        config "${p}spin/variable-kv" "$d/spin.wasm" yes no CORS_POLICY_KV_STORE=default CORS_POLICY_VARIABLE=cors_policy VAR=1
     else
         # A tree without a built-in policy: its spin.toml declared the store
         # (read on every request) and mounted the file.
@@ -160,65 +161,44 @@ configs() {
         config "${p}spin/kv" "$d/spin.wasm" yes yes KV=1
         config "${p}spin/variable" "$d/spin.wasm" yes yes VAR=1
     fi
-    config "${p}spin/variable-nokv" "$d/spin.wasm" no yes VAR=1
+    config "${p}spin/variable-nokv" "$d/spin.wasm" no yes CORS_POLICY_VARIABLE=cors_policy VAR=1
 }
 config hello-sdk "$HELLO" no no
 configs "" "$TMP/new"
 [ -n "${BASE:-}" ] && configs "base/" "$TMP/base"
 
-# serve NAME: `spin up` of that configuration on a free port; SPIN_PID, SPIN_PORT.
+# serve NAME: `spin up` of that configuration on a free port: URL, PID, LOG,
+# and CPU_PID (`spin up` runs the app in a child, `spin trigger http`: its CPU
+# is the host's).
 serve() {
-    local dir="$TMP/apps/${1//\//_}" args=()
-    SPIN_PORT=$(free_port)
+    local dir="$TMP/apps/${1//\//_}" args=() port
+    port=$(free_port)
+    LOG=$dir/spin.log URL="http://127.0.0.1:$port/api/orders"
     [ "$(cat "$dir/kv")" = 1 ] && args+=(--key-value "cors-gateway/policy=$POLICY_JSON")
     if [ "$(cat "$dir/var")" = 1 ]; then
         SPIN_VARIABLE_CORS_POLICY=$POLICY_JSON "$SPIN" up --from "$dir/spin.toml" \
-            --listen "127.0.0.1:$SPIN_PORT" "${args[@]}" >"$dir/spin.log" 2>&1 &
+            --listen "127.0.0.1:$port" "${args[@]}" >"$LOG" 2>&1 &
     else
-        "$SPIN" up --from "$dir/spin.toml" --listen "127.0.0.1:$SPIN_PORT" "${args[@]}" \
-            >"$dir/spin.log" 2>&1 &
+        "$SPIN" up --from "$dir/spin.toml" --listen "127.0.0.1:$port" "${args[@]}" >"$LOG" 2>&1 &
     fi
-    SPIN_PID=$!
-    wait_http "$SPIN_PORT" || { cat "$dir/spin.log" >&2; exit 1; }
+    PID=$!
+    wait_http "$port" || { cat "$LOG" >&2; exit 1; }
+    CPU_PID=$(pgrep -P "$PID" | head -n 1 || true)
+    CPU_PID=${CPU_PID:-$PID}
 }
-
-# One check before measuring: every gateway configuration answers the
+stop() {
+    kill "$PID"
+    wait "$PID" 2>/dev/null || true
+}
+# The check before measuring: every gateway configuration answers the
 # preflight 204 from the policy source it is meant to use (health says which).
-echo "== checking each configuration"
-for name in "${NAMES[@]}"; do
-    serve "$name"
-    code=$(curl -s -o /dev/null -w '%{http_code}' -X OPTIONS "http://127.0.0.1:$SPIN_PORT/api/orders" \
-        -H "Origin: $ORIGIN" -H 'Access-Control-Request-Method: POST' \
-        -H 'Access-Control-Request-Headers: content-type,x-trace-id')
-    src=-
-    [ "$name" != hello-sdk ] && src=$(curl -s "http://127.0.0.1:$SPIN_PORT/.well-known/cors-gateway/health" |
-        python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["policy"]["source"] if j.get("policy") else j.get("error"), " ".join("%s=%s/%sus" % (s["source"], s["outcome"], s["us"]) for s in j.get("sources", [])))' 2>/dev/null || echo "?")
-    printf '   %-28s preflight %s  %s\n' "$name" "$code" "$src"
-    kill "$SPIN_PID"
-    wait "$SPIN_PID" 2>/dev/null || true
-    if [ "$name" != hello-sdk ] && [ "$code" != 204 ]; then
-        echo "!! $name does not answer the preflight 204; its log:" >&2
-        cat "$TMP/apps/${name//\//_}/spin.log" >&2
-        exit 1
-    fi
-done
-
-: >"$TMP/results"
-for round in $(seq 1 "$ROUNDS"); do
-    echo "== round $round/$ROUNDS (${DURATION}s each, $CONNS connections)"
-    i=0
-    for name in "${NAMES[@]}"; do
-        serve "$name"
-        url="http://127.0.0.1:$SPIN_PORT/api/orders"
-        wrk -t1 -c"$CONNS" -d1s -s "$TMP/preflight.lua" -H "Origin: $ORIGIN" "$url" >/dev/null
-        measure "$url" preflight "$ORIGIN" "$SPIN_PID"
-        [ -n "$ERRORS" ] && { echo "!! $name: errors during the run:" >&2; echo "$ERRORS" >&2; }
-        echo "$round $i $RPS $CPU" >>"$TMP/results"
-        printf '   %-28s %10s req/s %8s µs CPU/req (spin process)\n' "$name" "$RPS" "$CPU"
-        kill "$SPIN_PID"
-        wait "$SPIN_PID" 2>/dev/null || true
-        i=$((i + 1))
-    done
-done
+expect_code() { if [ "$1" = hello-sdk ]; then echo 200; else echo 204; fi; }
+check_info() {
+    [ "$1" = hello-sdk ] && return 0
+    curl -s "${URL%/api/orders}/.well-known/cors-gateway/health" |
+        python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["policy"]["source"] if j.get("policy") else j.get("error"), " ".join("%s=%s/%sus" % (s["source"], s["outcome"], s["us"]) for s in j.get("sources", [])))' 2>/dev/null || echo "?"
+}
+check_configs "${NAMES[@]}"
+run_rounds preflight 28 "${NAMES[@]}"
 
 summarize "$TMP/results" "preflights/s on spin up" 28 2 "${NAMES[@]}"

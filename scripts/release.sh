@@ -117,8 +117,15 @@ files = [{ source = "policies", destination = "/policies" }]
 # Every route's upstream, as scheme://host[:port]: Spin refuses outbound
 # requests to hosts not listed here.
 allowed_outbound_hosts = []
+# The live policy sources are off as shipped: each costs a Spin host call on
+# every request (docs/performance.md). The policy in the Spin variable
+# cors_policy (\`spin aka deploy --variable\`, SPIN_VARIABLE_CORS_POLICY):
+# uncomment. Off, no variable is read and health warns of one that is set.
+# environment = { CORS_POLICY_VARIABLE = "cors_policy" }
+#
 # The policy in the key-value store \`default\` (the admin endpoint, Redis on
-# SpinKube): uncomment both. Off, the gateway never opens the store.
+# SpinKube): uncomment both. Off, the gateway never opens the store. With the
+# variable too, one \`environment\` holds both names.
 # key_value_stores = ["default"]
 # environment = { CORS_POLICY_KV_STORE = "default" }
 

@@ -463,6 +463,17 @@ fn health(
             }),
         ),
     };
+    // The Spin build's `warnings`: a Spin source holding a policy that is not
+    // switched on. Not in the portable build, which has no such source.
+    #[cfg(feature = "spin")]
+    let body = {
+        let mut body = body;
+        let warnings = spin::warnings().into_iter().map(serde_json::Value::String);
+        if let Some(map) = body.as_object_mut() {
+            map.insert("warnings".into(), warnings.collect());
+        }
+        body
+    };
     let head = Head::new(status, &[], None)
         .header("content-type", "application/json")
         .header("cache-control", "no-store");

@@ -244,6 +244,11 @@ pub struct Env {
     /// build). Unset, the store is never opened.
     #[cfg_attr(not(feature = "spin"), allow(dead_code))]
     pub kv_store: Option<String>,
+    /// `CORS_POLICY_VARIABLE`: the Spin variable that holds the policy (Spin
+    /// build; usually `cors_policy`). Unset, no variable is read: each Spin
+    /// host call costs a fresh instance about a fifth of a request.
+    #[cfg(feature = "spin")]
+    pub variable: Option<String>,
     pub access_log: bool,
     /// `CORS_GATEWAY_LOG=json`: every log line is one JSON object.
     pub json_log: bool,
@@ -270,6 +275,11 @@ pub fn env() -> &'static Env {
             kv_store: std::env::var("CORS_POLICY_KV_STORE")
                 .ok()
                 .filter(|s| !s.trim().is_empty()),
+            #[cfg(feature = "spin")]
+            variable: std::env::var("CORS_POLICY_VARIABLE")
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
             access_log: std::env::var_os("CORS_GATEWAY_ACCESS_LOG").is_some_and(|v| v == "1"),
             json_log: std::env::var_os("CORS_GATEWAY_LOG").is_some_and(|v| v == "json"),
             candidate: std::env::var_os("CORS_POLICY_CANDIDATE")

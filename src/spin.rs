@@ -9,15 +9,18 @@
 //!    any tool that writes the store). Without that variable the store is
 //!    never opened: a fresh instance (one per request on Spin) pays nothing
 //!    for a store that holds no policy;
-//! 2. Spin variable [`POLICY_VAR`] (`spin aka deploy --variable`,
-//!    `SPIN_VARIABLE_CORS_POLICY`), when not empty;
+//! 2. the Spin variable named by the environment variable
+//!    `CORS_POLICY_VARIABLE` (usually [`POLICY_VAR`], set with
+//!    `spin aka deploy --variable` or `SPIN_VARIABLE_CORS_POLICY`), when not
+//!    empty. Without that variable none is read;
 //! 3. the portable sources: env `CORS_POLICY`, else the policy file named by
 //!    `CORS_POLICY_FILE`, else the policy embedded at build time, else
 //!    `/policies/policy.json`.
 //!
-//! So a request makes at most one Spin host call for a variable-held policy
-//! and none beyond it for the others; a key-value-held one costs three (open,
-//! get, and the check that it is recorded as last-known-good).
+//! So the shipped spin.toml (both switches off) makes no Spin host call; a
+//! variable-held policy costs one, a key-value-held one three (open, get, and
+//! the check that it is recorded as last-known-good). Each such call is a
+//! measurable share of a request on Spin (docs/performance.md), hence opt-in.
 //!
 //! A configured source that is unreadable or invalid does not fall through to
 //! a lower one (that could silently widen access): the gateway serves the last
@@ -99,21 +102,44 @@ fn kv_name() -> String {
 }
 
 fn variable_or_portable() -> RawSource {
-    let var_name = format!("variable:{POLICY_VAR}");
+    let Some(var) = source::env().variable.as_deref() else {
+        return source::portable_source();
+    };
+    let var_name = format!("variable:{var}");
     let start = source::timer();
-    let got = variables::get(POLICY_VAR);
+    let got = variables::get(var);
     let outcome = match &got {
         Ok(v) if !v.trim().is_empty() => "found",
-        Ok(_) | Err(variables::Error::Undefined(_)) => "empty",
+        Ok(_) => "empty",
         Err(_) => "error",
     };
     source::consulted(&var_name, outcome, start);
     match got {
-        Ok(v) if !v.trim().is_empty() => return Ok(Some((var_name, Arc::new(v.into_bytes())))),
-        Ok(_) | Err(variables::Error::Undefined(_)) => {}
-        Err(e) => return Err((var_name, format!("cannot read: {e:?}"))),
+        Ok(v) if !v.trim().is_empty() => Ok(Some((var_name, Arc::new(v.into_bytes())))),
+        Ok(_) => source::portable_source(),
+        // Named by the environment yet not declared: a misconfiguration, not
+        // an empty source (falling through could serve a wider policy).
+        Err(variables::Error::Undefined(_) | variables::Error::InvalidName(_)) => Err((
+            var_name,
+            format!("CORS_POLICY_VARIABLE names {var:?}, which is not a variable of this component: declare it in spin.toml's [variables] and [component.<id>.variables]"),
+        )),
+        Err(e) => Err((var_name, format!("cannot read: {e:?}"))),
     }
-    source::portable_source()
+}
+
+/// Health's warnings about the Spin sources: a policy left in the variable
+/// [`POLICY_VAR`] while `CORS_POLICY_VARIABLE` is unset is not in force, and
+/// nothing else would say so. Health only: it costs a host call.
+pub fn warnings() -> Vec<String> {
+    if source::env().variable.is_some() {
+        return Vec::new();
+    }
+    match variables::get(POLICY_VAR) {
+        Ok(v) if !v.trim().is_empty() => vec![format!(
+            "the variable {POLICY_VAR} holds a policy that is not in force: set CORS_POLICY_VARIABLE = \"{POLICY_VAR}\" in the component's environment (spin.toml) to use it"
+        )],
+        _ => Vec::new(),
+    }
 }
 
 /// The candidate policy's key in the store (`CORS_POLICY_CANDIDATE_SPIN=1`).

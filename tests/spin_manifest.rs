@@ -102,6 +102,20 @@ fn spin_manifest_grants_what_the_spin_build_reads() {
     assert!(c["key_value_stores"]
         .as_array()
         .is_some_and(|s| s.iter().any(|s| s.as_str() == Some("default"))));
+    // The variable source: off as shipped too (no host call per request), and
+    // its line, uncommented, names the variable the manifest declares.
+    assert!(component.get("environment").is_none());
+    let line = "# environment = { CORS_POLICY_VARIABLE = \"cors_policy\" }";
+    assert!(text.contains(line), "spin.toml lacks {line:?}");
+    let uncommented: toml::Value = toml::from_str(&text.replace(line, &line[2..]))
+        .expect("spin.toml with the variable line uncommented is TOML");
+    let named = uncommented["component"]["cors-gateway"]["environment"]["CORS_POLICY_VARIABLE"]
+        .as_str()
+        .expect("CORS_POLICY_VARIABLE");
+    assert!(
+        manifest["variables"].get(named).is_some(),
+        "{named} is not declared"
+    );
     let source = std::fs::read_to_string(root().join("src/spin.rs")).expect("src/spin.rs");
     for (var, secret) in [
         ("cors_policy", false),

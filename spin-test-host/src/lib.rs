@@ -36,7 +36,7 @@ pub struct SpinState {
     /// Store label -> key -> value. Only labels present here can be opened
     /// (like `key_value_stores` in spin.toml).
     pub stores: HashMap<String, HashMap<String, Vec<u8>>>,
-    /// Component variables; absent = undefined.
+    /// Component variables; absent = undefined (not declared in spin.toml).
     pub variables: HashMap<String, String>,
     /// When set, every key-value operation fails with `other(..)`: a store
     /// that became unreadable (e.g. Redis down).
@@ -276,6 +276,10 @@ impl SpinHost {
         let mut spin = SpinState::default();
         // Like spin.toml's `key_value_stores = ["default"]`.
         spin.stores.insert("default".into(), HashMap::new());
+        // Like its `[component.cors-gateway.variables]`: declared, empty by default.
+        for name in ["cors_policy", "cors_policy_candidate", "cors_admin_token"] {
+            spin.variables.insert(name.into(), String::new());
+        }
         Ok(SpinHost {
             pre,
             rt,

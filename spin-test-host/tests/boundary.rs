@@ -20,8 +20,10 @@ fn host() -> SpinHost {
     let wasm = WASM.get_or_init(|| testkit::wasm(&["spin"]));
     let mut h = SpinHost::new(wasm).expect("the Spin build links in the test host");
     // The key-value source on, as the admin endpoint needs (spin.toml's
-    // commented `key_value_stores` + `CORS_POLICY_KV_STORE` lines).
+    // commented `key_value_stores` + `CORS_POLICY_KV_STORE` lines), and the
+    // variable source (`CORS_POLICY_VARIABLE`).
     h.env("CORS_POLICY_KV_STORE", "default");
+    h.env("CORS_POLICY_VARIABLE", "cors_policy");
     h
 }
 

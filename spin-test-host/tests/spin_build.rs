@@ -36,12 +36,20 @@ fn host() -> SpinHost {
     SpinHost::new(wasm).expect("the Spin build links in the test host")
 }
 
-/// The host with the key-value source on, as spin.toml's commented lines
-/// turn it on: the store granted (`key_value_stores`, the host's default)
-/// and named in the environment (`CORS_POLICY_KV_STORE`).
+/// The host with both live sources on, as spin.toml's commented lines turn
+/// them on: the store granted (`key_value_stores`, the host's default) and
+/// named in the environment (`CORS_POLICY_KV_STORE`), and the variable named
+/// there too (`CORS_POLICY_VARIABLE`).
 fn kv_host() -> SpinHost {
-    let mut h = host();
+    let mut h = var_host();
     h.env("CORS_POLICY_KV_STORE", "default");
+    h
+}
+
+/// The host with the variable source on (`CORS_POLICY_VARIABLE`) only.
+fn var_host() -> SpinHost {
+    let mut h = host();
+    h.env("CORS_POLICY_VARIABLE", "cors_policy");
     h
 }
 
@@ -419,7 +427,7 @@ const PREFLIGHT: [(&str, &str); 2] = [
 #[test]
 fn a_store_the_environment_does_not_name_is_never_opened_and_the_variable_is_one_host_call() {
     let up = Upstream::start();
-    let h = host(); // the store is granted, CORS_POLICY_KV_STORE is not set
+    let h = var_host(); // the store is granted, CORS_POLICY_KV_STORE is not set
     h.set_variable("cors_policy", &policy(&up.url(), "https://b.example"));
     h.kv_set(KV_KEY, policy(&up.url(), "https://a.example").as_bytes());
     assert_eq!(allowed(&h), "https://b.example", "{}", h.logs());
@@ -448,7 +456,7 @@ fn a_store_the_environment_does_not_name_is_never_opened_and_the_variable_is_one
 }
 
 #[test]
-fn the_shipped_configuration_makes_one_spin_host_call_per_request() {
+fn the_shipped_configuration_makes_no_spin_host_call_per_request() {
     let up = Upstream::start();
     let mut h = host();
     let _dir = with_policy_dir(&mut h, &policy(&up.url(), "https://d.example"));
@@ -457,7 +465,66 @@ fn the_shipped_configuration_makes_one_spin_host_call_per_request() {
         .calls_of("GET", "/api/x", &[("origin", "https://d.example")])
         .unwrap();
     assert_eq!(r.status, 200);
+    assert_eq!(calls, Vec::<String>::new());
+    let (r, calls) = h.calls_of("OPTIONS", "/api/x", &PREFLIGHT_D).unwrap();
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(calls, Vec::<String>::new());
+}
+
+const PREFLIGHT_D: [(&str, &str); 2] = [
+    ("origin", "https://d.example"),
+    ("access-control-request-method", "PUT"),
+];
+
+#[test]
+fn the_variable_is_read_only_when_the_environment_names_it_and_health_warns_of_an_unused_one() {
+    let up = Upstream::start();
+    let mut h = host();
+    let _dir = with_policy_dir(&mut h, &policy(&up.url(), "https://d.example"));
+    h.set_variable("cors_policy", &policy(&up.url(), "https://b.example"));
+    // Not named by CORS_POLICY_VARIABLE: the file stays in force...
+    assert_eq!(allowed(&h), "https://d.example");
+    let j = health(&h);
+    assert_eq!(j["policy"]["source"], "file:/policies/policy.json", "{j}");
+    // ...and health says why the variable's policy is not.
+    let warnings = j["warnings"].as_array().unwrap_or_else(|| panic!("{j}"));
+    assert_eq!(warnings.len(), 1, "{j}");
+    let w = warnings[0].as_str().unwrap();
+    assert!(
+        w.contains("cors_policy") && w.contains("CORS_POLICY_VARIABLE"),
+        "{w}"
+    );
+    // Named, it takes precedence on the next request, one host call each.
+    h.env("CORS_POLICY_VARIABLE", "cors_policy");
+    assert_eq!(allowed(&h), "https://b.example");
+    let (_, calls) = h
+        .calls_of("GET", "/api/x", &[("origin", "https://b.example")])
+        .unwrap();
     assert_eq!(calls, ["variables.get cors_policy"]);
+    let j = health(&h);
+    assert_eq!(j["policy"]["source"], "variable:cors_policy", "{j}");
+    assert_eq!(j["warnings"], serde_json::json!([]), "{j}");
+}
+
+#[test]
+fn a_named_variable_the_component_does_not_declare_is_an_error_not_a_fall_through() {
+    let up = Upstream::start();
+    let mut h = host();
+    let _dir = with_policy_dir(&mut h, &policy(&up.url(), "https://d.example"));
+    h.env("CORS_POLICY_VARIABLE", "cors_polcy"); // a typo
+    let r = h
+        .request("GET", "/api/x", &[("origin", "https://d.example")], b"")
+        .unwrap();
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(up.count(), 0);
+    let j = health(&h);
+    assert_eq!(j["status"], "unavailable", "{j}");
+    assert_eq!(j["source"], "variable:cors_polcy", "{j}");
+    let e = j["error"].as_str().unwrap_or_else(|| panic!("{j}"));
+    assert!(
+        e.contains("CORS_POLICY_VARIABLE") && e.contains("not a variable of this component"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -505,7 +572,7 @@ fn health_and_the_access_log_name_each_source_consulted_and_its_cost() {
 #[test]
 fn the_admin_endpoint_is_off_without_the_kv_source_and_health_says_why() {
     let up = Upstream::start();
-    let h = host(); // store granted, but not named by CORS_POLICY_KV_STORE
+    let h = var_host(); // store granted, but not named by CORS_POLICY_KV_STORE
     h.set_variable("cors_admin_token", TOKEN);
     h.set_variable("cors_policy", &policy(&up.url(), "https://b.example"));
     let auth = format!("Bearer {TOKEN}");
@@ -546,7 +613,7 @@ fn an_embedded_policy_needs_no_file_and_yields_to_every_other_source() {
         r.header("access-control-allow-origin"),
         Some("https://embedded.example")
     );
-    assert_eq!(calls, ["variables.get cors_policy"]);
+    assert_eq!(calls, Vec::<String>::new());
     let j = health(&h);
     assert_eq!(
         j["policy"]["source"], "embedded:spin-test-host/tests/embedded-policy.json",
@@ -567,6 +634,7 @@ fn an_embedded_policy_needs_no_file_and_yields_to_every_other_source() {
     h.env("CORS_POLICY", &policy(&up.url(), "https://c.example"));
     assert_eq!(allowed(&h), "https://c.example");
     h.set_variable("cors_policy", &policy(&up.url(), "https://b.example"));
+    h.env("CORS_POLICY_VARIABLE", "cors_policy");
     assert_eq!(allowed(&h), "https://b.example");
     h.env("CORS_POLICY_KV_STORE", "default");
     h.kv_set(KV_KEY, policy(&up.url(), "https://a.example").as_bytes());
