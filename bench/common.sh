@@ -109,6 +109,27 @@ wrk.method = "GET"
 EOF
 }
 
+# spin_up DIR VAR [spin up options...]: `spin up` of DIR/spin.toml on a free
+# port in the background, once it answers: PORT, PID, LOG (DIR/spin.log), and
+# CPU_PID, the process whose CPU is the host's (`spin up` runs the app in a
+# child, `spin trigger http`). VAR=1: the variable cors_policy holds
+# $POLICY_JSON (SPIN_VARIABLE_CORS_POLICY). Needs SPIN.
+spin_up() {
+    local dir=$1 var=$2
+    shift 2
+    PORT=$(free_port) LOG=$dir/spin.log
+    if [ "$var" = 1 ]; then
+        SPIN_VARIABLE_CORS_POLICY=$POLICY_JSON "$SPIN" up --from "$dir/spin.toml" \
+            --listen "127.0.0.1:$PORT" "$@" >"$LOG" 2>&1 &
+    else
+        "$SPIN" up --from "$dir/spin.toml" --listen "127.0.0.1:$PORT" "$@" >"$LOG" 2>&1 &
+    fi
+    PID=$!
+    wait_http "$PORT" || { cat "$LOG" >&2; exit 1; }
+    CPU_PID=$(pgrep -P "$PID" | head -n 1 || true)
+    CPU_PID=${CPU_PID:-$PID}
+}
+
 # check_configs NAME...: before measuring, one preflight to each configuration:
 # the caller's `serve NAME` starts it (setting URL and LOG), `stop` stops it,
 # `expect_code NAME` prints the status it must answer, and `check_info NAME`

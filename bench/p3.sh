@@ -183,18 +183,7 @@ start() {
     dir="$TMP/apps/$APPS"
     mkdir -p "$dir"
     spin_toml "$dir" "$wasm" "${envs[@]}"
-    PORT=$(free_port) LOG=$dir/spin.log
-    if [ $var = 1 ]; then
-        SPIN_VARIABLE_CORS_POLICY=$POLICY_JSON "$SPIN" up --from "$dir/spin.toml" \
-            --listen "127.0.0.1:$PORT" "${opts[@]}" >"$LOG" 2>&1 &
-    else
-        "$SPIN" up --from "$dir/spin.toml" --listen "127.0.0.1:$PORT" "${opts[@]}" >"$LOG" 2>&1 &
-    fi
-    PID=$!
-    wait_http "$PORT" || { cat "$LOG" >&2; exit 1; }
-    # `spin up` runs the app in a child, `spin trigger http`: its CPU is the host's.
-    CPU_PID=$(pgrep -P "$PID" | head -n 1 || true)
-    CPU_PID=${CPU_PID:-$PID}
+    spin_up "$dir" "$var" "${opts[@]}"
 }
 # serve NAME: start that configuration.
 serve() {

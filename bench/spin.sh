@@ -167,24 +167,12 @@ config hello-sdk "$HELLO" no no
 configs "" "$TMP/new"
 [ -n "${BASE:-}" ] && configs "base/" "$TMP/base"
 
-# serve NAME: `spin up` of that configuration on a free port: URL, PID, LOG,
-# and CPU_PID (`spin up` runs the app in a child, `spin trigger http`: its CPU
-# is the host's).
+# serve NAME: `spin up` of that configuration (see spin_up), and its URL.
 serve() {
-    local dir="$TMP/apps/${1//\//_}" args=() port
-    port=$(free_port)
-    LOG=$dir/spin.log URL="http://127.0.0.1:$port/api/orders"
+    local dir="$TMP/apps/${1//\//_}" args=()
     [ "$(cat "$dir/kv")" = 1 ] && args+=(--key-value "cors-gateway/policy=$POLICY_JSON")
-    if [ "$(cat "$dir/var")" = 1 ]; then
-        SPIN_VARIABLE_CORS_POLICY=$POLICY_JSON "$SPIN" up --from "$dir/spin.toml" \
-            --listen "127.0.0.1:$port" "${args[@]}" >"$LOG" 2>&1 &
-    else
-        "$SPIN" up --from "$dir/spin.toml" --listen "127.0.0.1:$port" "${args[@]}" >"$LOG" 2>&1 &
-    fi
-    PID=$!
-    wait_http "$port" || { cat "$LOG" >&2; exit 1; }
-    CPU_PID=$(pgrep -P "$PID" | head -n 1 || true)
-    CPU_PID=${CPU_PID:-$PID}
+    spin_up "$dir" "$(cat "$dir/var")" "${args[@]}"
+    URL="http://127.0.0.1:$PORT/api/orders"
 }
 stop() {
     kill "$PID"

@@ -232,7 +232,7 @@ fn the_gateways_own_answers_carry_the_request_id() {
 }
 
 /// The fields every JSON request line has (docs/logs.md, "JSON logs").
-const REQUEST_FIELDS: [&str; 18] = [
+const REQUEST_FIELDS: [&str; 19] = [
     "time",
     "request_id",
     "event",
@@ -251,6 +251,7 @@ const REQUEST_FIELDS: [&str; 18] = [
     "bytes_out",
     "policy_sha256",
     "mode",
+    "sources",
 ];
 
 #[test]
@@ -311,6 +312,9 @@ fn json_logs_are_one_object_per_line_with_the_documented_fields() {
         for f in REQUEST_FIELDS {
             assert!(r.get(f).is_some(), "{f} missing in {r}");
         }
+        // The portable build records no sources (the Spin build's are in
+        // spin-test-host/tests/spin_build.rs).
+        assert_eq!(r["sources"], serde_json::json!([]), "{r}");
     }
     let sha = testkit::upstream::sha256_hex(doc.as_bytes());
     let want = [

@@ -419,10 +419,10 @@ fn the_candidate_comes_from_the_store_or_a_variable_when_enabled() {
     assert_eq!(allowed(&h), "https://a.example");
 }
 
-const PREFLIGHT: [(&str, &str); 2] = [
-    ("origin", "https://embedded.example"),
-    ("access-control-request-method", "PUT"),
-];
+/// A preflight for a PUT from `origin` (the policies allow GET and PUT).
+fn preflight(origin: &str) -> [(&str, &str); 2] {
+    [("origin", origin), ("access-control-request-method", "PUT")]
+}
 
 #[test]
 fn a_store_the_environment_does_not_name_is_never_opened_and_the_variable_is_one_host_call() {
@@ -466,15 +466,12 @@ fn the_shipped_configuration_makes_no_spin_host_call_per_request() {
         .unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(calls, Vec::<String>::new());
-    let (r, calls) = h.calls_of("OPTIONS", "/api/x", &PREFLIGHT_D).unwrap();
+    let (r, calls) = h
+        .calls_of("OPTIONS", "/api/x", &preflight("https://d.example"))
+        .unwrap();
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(calls, Vec::<String>::new());
 }
-
-const PREFLIGHT_D: [(&str, &str); 2] = [
-    ("origin", "https://d.example"),
-    ("access-control-request-method", "PUT"),
-];
 
 #[test]
 fn the_variable_is_read_only_when_the_environment_names_it_and_health_warns_of_an_unused_one() {
@@ -607,7 +604,9 @@ fn an_embedded_policy_needs_no_file_and_yields_to_every_other_source() {
     let up = Upstream::start();
     let mut h = embedded_host();
     // No folder mounted: the policy is in the component.
-    let (r, calls) = h.calls_of("OPTIONS", "/api/x", &PREFLIGHT).unwrap();
+    let (r, calls) = h
+        .calls_of("OPTIONS", "/api/x", &preflight("https://embedded.example"))
+        .unwrap();
     assert_eq!(r.status, 204, "{}\n{}", r.text(), h.logs());
     assert_eq!(
         r.header("access-control-allow-origin"),
