@@ -109,6 +109,20 @@ wrk.method = "GET"
 EOF
 }
 
+# preflight_setup: what the preflight-only benchmarks share: the wrk scripts,
+# the 10-origin policy in $TMP/policies/policy.json (upstream port 9, never
+# called), ten minutes old (a reused instance trusts an old file's stamp), its
+# text in POLICY_JSON, and ORIGIN, an exact entry of it.
+preflight_setup() {
+    write_wrk_scripts "$TMP"
+    mkdir -p "$TMP/policies"
+    UP_PORT=9
+    bench_policy 10 "http://127.0.0.1:$UP_PORT" >"$TMP/policies/policy.json"
+    touch -d '-10 minutes' "$TMP/policies/policy.json"
+    POLICY_JSON=$(cat "$TMP/policies/policy.json")
+    ORIGIN="https://app0.example.com"
+}
+
 # spin_up DIR VAR [spin up options...]: `spin up` of DIR/spin.toml on a free
 # port in the background, once it answers: PORT, PID, LOG (DIR/spin.log), and
 # CPU_PID, the process whose CPU is the host's (`spin up` runs the app in a

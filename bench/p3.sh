@@ -72,13 +72,7 @@ echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 . bench/common.sh
 bench_tmpdir
-write_wrk_scripts "$TMP"
-mkdir -p "$TMP/policies"
-# Preflights only: the upstream is never called.
-UP_PORT=9
-bench_policy 10 "http://127.0.0.1:$UP_PORT" >"$TMP/policies/policy.json"
-POLICY_JSON=$(cat "$TMP/policies/policy.json")
-ORIGIN="https://app0.example.com"
+preflight_setup
 URL_PATH=/api/orders
 
 # One cargo invocation per component: built together, cargo would unify the
@@ -121,7 +115,7 @@ if [ $run_wasmtime = 1 ]; then
 fi
 if [ $run_spin = 1 ]; then
     config spin/gateway-p2 spin "$GW2" 204 "env:CORS_POLICY=$POLICY_JSON"
-    config spin/gateway-p2-var spin "$GW2S" 204 var
+    config spin/gateway-p2-var spin "$GW2S" 204 env:CORS_POLICY_VARIABLE=cors_policy var
     config spin/gateway-p3 spin "$GW3" 204 "env:CORS_POLICY=$POLICY_JSON"
     config spin/gateway-p3-var spin "$GW3S" 204 env:CORS_POLICY_FROM_VARIABLE=1 var
     config spin/gateway-p3-fresh spin "$GW3" 204 "env:CORS_POLICY=$POLICY_JSON" --max-instance-reuse-count 1

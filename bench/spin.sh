@@ -45,13 +45,7 @@ echo "== $("$SPIN" --version)"
 
 . bench/common.sh
 bench_tmpdir
-write_wrk_scripts "$TMP"
-mkdir -p "$TMP/policies"
-# Preflights only: the upstream is never called.
-UP_PORT=9
-bench_policy 10 "http://127.0.0.1:$UP_PORT" >"$TMP/policies/policy.json"
-touch -d '-10 minutes' "$TMP/policies/policy.json"
-ORIGIN="https://app0.example.com"
+preflight_setup
 
 # build DIR OUT: the portable and Spin builds of the tree at DIR, the Spin
 # build with the benchmark policy embedded (as spin.toml's build command
@@ -82,7 +76,6 @@ if [ -n "${BASE:-}" ]; then
 fi
 for f in "$TMP"/new/*.wasm "$TMP"/base/*.wasm; do [ -f "$f" ] && echo "   $(stat -c %s "$f") B  ${f#"$TMP"/}"; done
 
-POLICY_JSON=$(cat "$TMP/policies/policy.json")
 NAMES=()
 # config NAME WASM STORES(yes|no) FILES(yes|no) ENV...: writes $TMP/apps/NAME/spin.toml.
 # ENV entries are K=V for `environment`; VAR=1 sets the variable's value,
