@@ -31,7 +31,9 @@ use cors_gateway_core::decision::upstream_path;
 use cors_gateway_core::lint::lint;
 use cors_gateway_core::locate::locate;
 use cors_gateway_core::path::Target;
-use cors_gateway_core::{compiled, decide, Action, Decision, Policy, RequestView, Would};
+use cors_gateway_core::{
+    compiled, decide, forwarding, Action, Decision, Policy, RequestView, Route, Would,
+};
 use report_formats::CheckFormat;
 use serde_json::{json, Value};
 use std::process::ExitCode;
@@ -412,15 +414,40 @@ fn answer(d: &Decision<'_>) -> (Value, Option<&'static str>, Vec<(String, String
 }
 
 /// The gateway's answer to exactly this request, the route it chose and,
-/// when forwarded, the URL the upstream is sent.
+/// when forwarded, the URL the upstream is sent and the request headers it
+/// receives.
 type RawAnswer = (
     Value,
     Option<&'static str>,
     Vec<(String, String)>,
     Option<String>,
-    Option<String>,
+    Option<(String, Vec<(String, String)>)>,
     bool,
 );
+
+/// The request headers the upstream receives, by the rules the component
+/// applies (`forwarding::request_headers`), for a client that addressed the
+/// request's `Host` over https; the client address, which only the host
+/// knows, is left out.
+fn forwarded_headers(route: &Route, headers: &[(String, String)]) -> Vec<(String, String)> {
+    let raw: Vec<(&str, Vec<u8>)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes().to_vec()))
+        .collect();
+    let host = headers
+        .iter()
+        .find(|(n, _)| n == "host")
+        .map(|(_, v)| v.as_str());
+    let peer = forwarding::Peer {
+        client_ip: None,
+        host,
+        proto: "https",
+    };
+    forwarding::request_headers(&raw, &route.forward, &peer)
+        .into_iter()
+        .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+        .collect()
+}
 
 fn decide_raw(
     policy: &Policy,
@@ -440,11 +467,14 @@ fn decide_raw(
         | Action::ReportOnly {
             route: r,
             would: Would::Forward,
-        } => Some(format!(
-            "{}://{}{}",
-            r.upstream.scheme.as_str(),
-            r.upstream.authority,
-            upstream_path(r, &target.path, target.query)
+        } => Some((
+            format!(
+                "{}://{}{}",
+                r.upstream.scheme.as_str(),
+                r.upstream.authority,
+                upstream_path(r, &target.path, target.query)
+            ),
+            forwarded_headers(r, headers),
         )),
         _ => None,
     };
@@ -470,11 +500,13 @@ fn explain_raw(
         Err(code) => return code,
     };
     let headers: Vec<(String, String)> = request_headers.iter().map(|h| split_header(h)).collect();
-    let (status, failure, out, route, upstream, transparent) =
+    let (status, failure, out, route, forwarded, transparent) =
         decide_raw(&policy, method, path, &headers);
+    let pairs = |h: &[(String, String)]| h.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>();
+    let upstream = forwarded.as_ref().map(|(u, _)| u);
     let doc = json!({"route": route, "status": status, "failure": failure, "upstream": upstream,
-                     "transparent": transparent,
-                     "headers": out.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>()});
+                     "transparent": transparent, "headers": pairs(&out),
+                     "forwarded_headers": forwarded.as_ref().map(|(_, h)| pairs(h))});
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
         Format::Text => {
@@ -488,11 +520,14 @@ fn explain_raw(
             if transparent {
                 println!("  report-only: forwarded untouched; the above is only logged");
             }
-            if let Some(u) = &upstream {
-                println!("  forwarded to {u}");
-            }
             for (n, v) in &out {
                 println!("  {n}: {v}");
+            }
+            if let Some((u, sent)) = &forwarded {
+                println!("  forwarded to {u} with:");
+                for (n, v) in sent {
+                    println!("    {n}: {v}");
+                }
             }
         }
     }

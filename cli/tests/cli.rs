@@ -303,6 +303,91 @@ fn explain_decides_as_the_gateway_for_every_table_case() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `explain --raw` shows the request headers the upstream would receive:
+/// hop-by-hop fields and `Host` gone, the client's forwarding claims replaced
+/// by the gateway's own, everything else as sent (docs/tools.md).
+#[test]
+fn explain_raw_shows_the_headers_the_upstream_receives() {
+    let (code, out) = run(&[
+        "explain",
+        "--policy",
+        "tests/policies/example.json",
+        "--raw",
+        "--format",
+        "json",
+        "--method",
+        "GET",
+        "--path",
+        "/orders/7?x=1",
+        "--request-header",
+        "Host: gw.example.net",
+        "--request-header",
+        "Origin: https://app.example.com",
+        "--request-header",
+        "Connection: keep-alive, x-trace",
+        "--request-header",
+        "X-Trace: 1",
+        "--request-header",
+        "X-Forwarded-For: 6.6.6.6",
+        "--request-header",
+        "Authorization: Bearer t",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["upstream"], "https://orders.example.com/orders/7?x=1");
+    let mut sent: Vec<(String, String)> = v["forwarded_headers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no forwarded_headers in {out}"))
+        .iter()
+        .map(|h| (h[0].as_str().unwrap().into(), h[1].as_str().unwrap().into()))
+        .collect();
+    sent.sort();
+    let want: Vec<(String, String)> = [
+        ("authorization", "Bearer t"),
+        ("origin", "https://app.example.com"),
+        ("x-forwarded-host", "gw.example.net"),
+        ("x-forwarded-proto", "https"),
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(sent, want);
+    // A refused request is not forwarded: no headers to show.
+    let (_, out) = run(&[
+        "explain",
+        "--policy",
+        "tests/policies/example.json",
+        "--raw",
+        "--format",
+        "json",
+        "--method",
+        "GET",
+        "--path",
+        "/orders/7",
+        "--request-header",
+        "Origin: https://evil.example.org",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["forwarded_headers"], Value::Null, "{out}");
+    // The text form lists them under the upstream's URL.
+    let (_, out) = run(&[
+        "explain",
+        "--policy",
+        "tests/policies/example.json",
+        "--raw",
+        "--method",
+        "GET",
+        "--path",
+        "/orders/7",
+        "--request-header",
+        "Origin: https://app.example.com",
+    ]);
+    assert!(
+        out.contains("  forwarded to https://orders.example.com/orders/7 with:\n    origin: https://app.example.com\n"),
+        "{out}"
+    );
+}
+
 fn load_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
