@@ -126,8 +126,10 @@ preflight_setup() {
 # spin_up DIR VAR [spin up options...]: `spin up` of DIR/spin.toml on a free
 # port in the background, once it answers: PORT, PID, LOG (DIR/spin.log), and
 # CPU_PID, the process whose CPU is the host's (`spin up` runs the app in a
-# child, `spin trigger http`). VAR=1: the variable cors_policy holds
-# $POLICY_JSON (SPIN_VARIABLE_CORS_POLICY). Needs SPIN.
+# child, `spin trigger http`). VAR gives the variable cors_policy the value
+# $POLICY_JSON: 1 through Spin's environment provider
+# (SPIN_VARIABLE_CORS_POLICY), cli through its static provider (`spin up
+# --variable`); empty leaves it at its default. Needs SPIN.
 spin_up() {
     local dir=$1 var=$2
     shift 2
@@ -135,6 +137,9 @@ spin_up() {
     if [ "$var" = 1 ]; then
         SPIN_VARIABLE_CORS_POLICY=$POLICY_JSON "$SPIN" up --from "$dir/spin.toml" \
             --listen "127.0.0.1:$PORT" "$@" >"$LOG" 2>&1 &
+    elif [ "$var" = cli ]; then
+        "$SPIN" up --from "$dir/spin.toml" --listen "127.0.0.1:$PORT" \
+            --variable "cors_policy=$POLICY_JSON" "$@" >"$LOG" 2>&1 &
     else
         "$SPIN" up --from "$dir/spin.toml" --listen "127.0.0.1:$PORT" "$@" >"$LOG" 2>&1 &
     fi

@@ -17,9 +17,15 @@
 #   spin/shipped           Spin build configured as this repository's spin.toml
 #                          is: the policy embedded at build time, both live
 #                          sources off
-#   spin/kv                the policy in the key-value store (CORS_POLICY_KV_STORE=default)
+#   spin/kv                the policy in the key-value store (CORS_POLICY_KV_STORE=default),
+#                          Spin's default store (SQLite)
+#   spin/kv-redis          the same store backed by a local Redis (runtime config
+#                          type = "redis"); only where redis-server is installed
 #   spin/variable          the policy in the variable cors_policy
 #                          (CORS_POLICY_VARIABLE=cors_policy), store declared but not named
+#   spin/variable-cli      the same, the value given with `spin up --variable`
+#                          (Spin's static provider) instead of SPIN_VARIABLE_CORS_POLICY
+#                          (its environment provider, which the others use)
 #   spin/variable-kv       the same with the key-value source on (the store empty)
 #   spin/variable-nokv     the variable, no store declared
 # With BASE, base/... are the same configurations for that revision's build
@@ -78,18 +84,21 @@ for f in "$TMP"/new/*.wasm "$TMP"/base/*.wasm; do [ -f "$f" ] && echo "   $(stat
 
 NAMES=()
 # config NAME WASM STORES(yes|no) FILES(yes|no) ENV...: writes $TMP/apps/NAME/spin.toml.
-# ENV entries are K=V for `environment`; VAR=1 sets the variable's value,
-# KV=1 stores the policy in the default store (spin up --key-value).
+# ENV entries are K=V for `environment`; VAR=1 sets the variable's value
+# through Spin's environment provider, VAR=cli with `spin up --variable`,
+# REDIS=1 backs the default store with $REDIS_URL, KV=1 stores the policy in the default store (spin up --key-value).
 config() {
     local name=$1 wasm=$2 stores=$3 files=$4
     shift 4
     [ -n "${ONLY:-}" ] && ! grep -qE "$ONLY" <<<"$name" && return 0
-    local dir="$TMP/apps/${name//\//_}" envs=() kv="" var=""
+    local dir="$TMP/apps/${name//\//_}" envs=() kv="" var="" redis=""
     mkdir -p "$dir"
     [ "$files" = yes ] && cp -rp "$TMP/policies" "$dir/policies"
     for e in "$@"; do
         case $e in
             VAR=1) var=1 ;;
+            VAR=cli) var=cli ;;
+            REDIS=1) redis=1 ;;
             KV=1) kv=1 ;;
             *) envs+=("$e") ;;
         esac
@@ -131,6 +140,8 @@ p = sys.argv[1]; s = open(p).read()
 s = re.sub(r"environment = \{\n(.*?)\n\}", lambda m: "environment = { " + m.group(1).replace("\n,\n", ", ") + " }", s, flags=re.S)
 open(p, "w").write(s)
 EOF
+    : >"$dir/runtime-config.toml"
+    [ -n "$redis" ] && printf '[key_value_store.default]\ntype = "redis"\nurl = "%s"\n' "$REDIS_URL" >"$dir/runtime-config.toml"
     echo "$var" >"$dir/var"
     echo "$kv" >"$dir/kv"
     NAMES+=("$name")
@@ -145,7 +156,9 @@ configs() {
         # spin.toml as shipped: the policy built in, no files, no store named.
         config "${p}spin/shipped" "$d/spin.wasm" no no
         config "${p}spin/kv" "$d/spin.wasm" yes no CORS_POLICY_KV_STORE=default KV=1
+        [ -n "$REDIS_URL" ] && config "${p}spin/kv-redis" "$d/spin.wasm" yes no CORS_POLICY_KV_STORE=default KV=1 REDIS=1
         config "${p}spin/variable" "$d/spin.wasm" yes no CORS_POLICY_VARIABLE=cors_policy VAR=1
+        config "${p}spin/variable-cli" "$d/spin.wasm" yes no CORS_POLICY_VARIABLE=cors_policy VAR=cli
         config "${p}spin/variable-kv" "$d/spin.wasm" yes no CORS_POLICY_KV_STORE=default CORS_POLICY_VARIABLE=cors_policy VAR=1
     else
         # A tree without a built-in policy: its spin.toml declared the store
@@ -156,6 +169,17 @@ configs() {
     fi
     config "${p}spin/variable-nokv" "$d/spin.wasm" no yes CORS_POLICY_VARIABLE=cors_policy VAR=1
 }
+# A local Redis for spin/kv-redis, one database per run.
+REDIS_URL=""
+if command -v redis-server >/dev/null; then
+    REDIS_PORT=$(free_port)
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$TMP/redis.log" 2>&1 &
+    REDIS_PID=$!
+    REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+    trap 'kill "$REDIS_PID" 2>/dev/null || true; git worktree remove --force "$TMP/base-src" 2>/dev/null || true; bench_cleanup' EXIT
+else
+    echo "== spin/kv-redis is not measured: redis-server not found (apt-get install redis-server)"
+fi
 config hello-sdk "$HELLO" no no
 configs "" "$TMP/new"
 [ -n "${BASE:-}" ] && configs "base/" "$TMP/base"
@@ -164,6 +188,7 @@ configs "" "$TMP/new"
 serve() {
     local dir="$TMP/apps/${1//\//_}" args=()
     [ "$(cat "$dir/kv")" = 1 ] && args+=(--key-value "cors-gateway/policy=$POLICY_JSON")
+    [ -s "$dir/runtime-config.toml" ] && args+=(--runtime-config-file "$dir/runtime-config.toml")
     spin_up "$dir" "$(cat "$dir/var")" "${args[@]}"
     URL="http://127.0.0.1:$PORT/api/orders"
 }
