@@ -9,7 +9,7 @@
 # BASE is checked out in a git worktree under a temporary directory and built
 # there with its own target directory. Each bench runs on BASE, then on the
 # working tree, then on BASE and the working tree again (criterion baselines
-# `before` and `after`, in one CRITERION_HOME), so a drift of the machine
+# `before` and `after`, one CRITERION_HOME per bench), so a drift of the machine
 # shows as a difference between the two passes; the table gives each
 # benchmark's median per pass and the ratio after/before of the second pass.
 # Needs cargo and python3; not part of scripts/test.sh.
@@ -28,7 +28,6 @@ git rev-parse --verify -q "$BASE^{commit}" >/dev/null || { echo "bench/core-ab.s
 bench_tmpdir
 git worktree add -q --detach "$TMP/base-src" "$BASE"
 trap 'git worktree remove --force "$TMP/base-src" 2>/dev/null || true; bench_cleanup' EXIT
-export CRITERION_HOME="$TMP/criterion"
 
 echo "== before: $(git log -1 --format='%h %s' "$BASE" | cut -c1-90)"
 echo "== after:  the working tree at $(git log -1 --format='%h' HEAD)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')"
@@ -72,6 +71,9 @@ EOF
 }
 : >"$TMP/medians"
 for bench in $BENCHES; do
+    # One home per bench: a snapshot reads every baseline under it, and an
+    # earlier bench's would be read again under this bench's pass number.
+    export CRITERION_HOME="$TMP/criterion/$bench"
     for pass in 1 2; do
         echo "== $bench, pass $pass: before"
         run "$TMP/base-src" "$TMP/base-target" "$bench" --save-baseline before
@@ -82,8 +84,8 @@ for bench in $BENCHES; do
 done
 
 python3 - "$TMP/medians" <<'EOF'
-import sys
-m = {}
+import math, sys
+m, ratios = {}, {}
 for line in open(sys.argv[1]):
     p, side, name, ns = line.split()
     m[(p, side, name)] = float(ns)
@@ -98,4 +100,12 @@ for n in names:
         continue
     print(f"  {n[:58]:58} {fmt(g('2', 'before'))} {fmt(g('2', 'after'))}   "
           f"{g('2', 'after') / g('2', 'before'):5.2f}x [{g('1', 'after') / g('1', 'before'):.2f}x]")
+    parts = n.split("/")
+    grp = parts[-1] if parts[0].startswith("origins=") else parts[0]
+    ratios.setdefault(grp, []).append(g("2", "after") / g("2", "before"))
+# Per group, the geometric mean of pass 2's ratios: one figure against which
+# a single row's swing (the machine's) can be judged.
+print("\n== geometric mean of after/before (pass 2), per group")
+for grp, rs in sorted(ratios.items()):
+    print(f"  {grp:20} {math.exp(sum(map(math.log, rs)) / len(rs)):5.2f}x over {len(rs)} benchmarks [{min(rs):.2f}..{max(rs):.2f}]")
 EOF

@@ -48,7 +48,11 @@ impl Mode {
 pub struct NameList {
     /// `"*"` was listed.
     pub wildcard: bool,
-    /// The other entries: methods as written, header names in lower case.
+    /// The other entries: methods as written, header names in lower case,
+    /// each checked to be a token at load time. Not `http::Method` /
+    /// `http::HeaderName`: their parsers cost the component 4,915 B and
+    /// 19,878 B more (measured on the portable .wasm, whose budget is 400 KiB),
+    /// and only `value` below ever reaches the host.
     pub names: Vec<String>,
     /// The response header value, rendered once at load time (a
     /// `HeaderValue`: the host accepts it, by type).
