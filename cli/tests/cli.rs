@@ -303,16 +303,24 @@ fn explain_decides_as_the_gateway_for_every_table_case() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `explain --raw` on the documented example policy, with `args` after it.
+fn explain_example_raw(args: &[&str]) -> (i32, String) {
+    let mut all = vec![
+        "explain",
+        "--policy",
+        "tests/policies/example.json",
+        "--raw",
+    ];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
 /// `explain --raw` shows the request headers the upstream would receive:
 /// hop-by-hop fields and `Host` gone, the client's forwarding claims replaced
 /// by the gateway's own, everything else as sent (docs/tools.md).
 #[test]
 fn explain_raw_shows_the_headers_the_upstream_receives() {
-    let (code, out) = run(&[
-        "explain",
-        "--policy",
-        "tests/policies/example.json",
-        "--raw",
+    let (code, out) = explain_example_raw(&[
         "--format",
         "json",
         "--method",
@@ -353,11 +361,7 @@ fn explain_raw_shows_the_headers_the_upstream_receives() {
     .collect();
     assert_eq!(sent, want);
     // A refused request is not forwarded: no headers to show.
-    let (_, out) = run(&[
-        "explain",
-        "--policy",
-        "tests/policies/example.json",
-        "--raw",
+    let (_, out) = explain_example_raw(&[
         "--format",
         "json",
         "--method",
@@ -370,11 +374,7 @@ fn explain_raw_shows_the_headers_the_upstream_receives() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["forwarded_headers"], Value::Null, "{out}");
     // The text form lists them under the upstream's URL.
-    let (_, out) = run(&[
-        "explain",
-        "--policy",
-        "tests/policies/example.json",
-        "--raw",
+    let (_, out) = explain_example_raw(&[
         "--method",
         "GET",
         "--path",
