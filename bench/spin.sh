@@ -86,7 +86,8 @@ NAMES=()
 # config NAME WASM STORES(yes|no) FILES(yes|no) ENV...: writes $TMP/apps/NAME/spin.toml.
 # ENV entries are K=V for `environment`; VAR=1 sets the variable's value
 # through Spin's environment provider, VAR=cli with `spin up --variable`,
-# REDIS=1 backs the default store with $REDIS_URL, KV=1 stores the policy in the default store (spin up --key-value).
+# REDIS=1 backs the default store with $REDIS_URL, KV=1 stores the policy in
+# the default store (spin up --key-value).
 config() {
     local name=$1 wasm=$2 stores=$3 files=$4
     shift 4
@@ -174,9 +175,8 @@ REDIS_URL=""
 if command -v redis-server >/dev/null; then
     REDIS_PORT=$(free_port)
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$TMP/redis.log" 2>&1 &
-    REDIS_PID=$!
+    PIDS+=($!) # bench_cleanup stops it
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
-    trap 'kill "$REDIS_PID" 2>/dev/null || true; git worktree remove --force "$TMP/base-src" 2>/dev/null || true; bench_cleanup' EXIT
 else
     echo "== spin/kv-redis is not measured: redis-server not found (apt-get install redis-server)"
 fi
