@@ -4,7 +4,7 @@
 use super::validate::{At, Validator};
 use super::*;
 use crate::fetch::{is_forbidden_method, is_forbidden_request_header, NORMALISED_METHODS};
-use crate::headers::is_token;
+use crate::headers::Token;
 use crate::origin::{parse_pattern, OriginSet};
 
 /// The `cors` object as written at one level, before merging. Lists are
@@ -117,25 +117,30 @@ impl Validator {
 
     fn method_list(&mut self, v: &Json, path: At) -> NameList {
         let mut wildcard = false;
-        let mut names: Vec<String> = Vec::new();
+        let mut names: Vec<Token> = Vec::new();
         for (m, i) in self.strings(v, path) {
             let p = || path.index(i);
+            // `*` is a token too, so the wildcard is taken first.
             if m == "*" {
                 wildcard = true;
-            } else if !is_token(m.as_bytes()) {
+                continue;
+            }
+            let Some(token) = Token::new(m) else {
                 self.error(
                     p(),
                     format!("\"{m}\" is not an HTTP method (a token such as \"PATCH\")"),
                 );
-            } else if is_forbidden_method(m) {
+                continue;
+            };
+            if is_forbidden_method(m) {
                 self.error(p(), format!("\"{m}\" is a method browsers never send (CONNECT, TRACE and TRACK are forbidden by Fetch)"));
             } else if let Some(norm) = NORMALISED_METHODS
                 .iter()
                 .find(|n| n.eq_ignore_ascii_case(m) && **n != m)
             {
                 self.error(p(), format!("\"{m}\" never matches: browsers normalise it to \"{norm}\"; write \"{norm}\""));
-            } else if !names.iter().any(|n| n == m) {
-                names.push(m.to_string());
+            } else if !names.contains(&token) {
+                names.push(token);
             }
         }
         NameList::new(wildcard, names)
@@ -143,27 +148,31 @@ impl Validator {
 
     fn header_list(&mut self, v: &Json, path: At, kind: HeaderListKind) -> NameList {
         let mut wildcard = false;
-        let mut names: Vec<String> = Vec::new();
+        let mut names: Vec<Token> = Vec::new();
         for (h, i) in self.strings(v, path) {
             let p = || path.index(i);
-            let lower = h.to_ascii_lowercase();
             if h == "*" {
                 wildcard = true;
-            } else if !is_token(h.as_bytes()) {
+                continue;
+            }
+            let Some(token) = Token::new(h.to_ascii_lowercase()) else {
                 self.error(
                     p(),
                     format!("\"{h}\" is not a header name (a token such as \"x-request-id\")"),
                 );
-            } else if kind == HeaderListKind::Allow && lower.starts_with("access-control-") {
+                continue;
+            };
+            let lower = token.as_str();
+            if kind == HeaderListKind::Allow && lower.starts_with("access-control-") {
                 self.error(p(), format!("\"{h}\" is a CORS protocol header; scripts cannot send it, so it never belongs in allow_headers"));
-            } else if kind == HeaderListKind::Allow && is_forbidden_request_header(&lower) {
+            } else if kind == HeaderListKind::Allow && is_forbidden_request_header(lower) {
                 self.error(p(), format!("\"{h}\" is a forbidden request header: browsers never let a script set it, so listing it changes nothing"));
             } else if kind == HeaderListKind::Expose
                 && (lower == "set-cookie" || lower == "set-cookie2")
             {
                 self.error(p(), format!("\"{h}\" can never be exposed: browsers hide Set-Cookie from scripts whatever the server says"));
-            } else if !names.contains(&lower) {
-                names.push(lower);
+            } else if !names.contains(&token) {
+                names.push(token);
             }
         }
         NameList::new(wildcard, names)
@@ -217,7 +226,7 @@ impl Validator {
             l.map(|(l, _)| Arc::clone(l)).unwrap_or_else(|| {
                 Arc::new(NameList::new(
                     false,
-                    default.iter().map(|s| s.to_string()).collect(),
+                    default.iter().filter_map(|s| Token::new(*s)).collect(),
                 ))
             })
         };

@@ -1,6 +1,7 @@
 //! The validated policy's model: routes, their upstreams and their
 //! effective CORS settings, with the defaults and bounds the validator applies.
 
+use crate::headers::Token;
 use crate::host::HostSet;
 use crate::origin::OriginSet;
 use http::HeaderValue;
@@ -48,25 +49,21 @@ impl Mode {
 pub struct NameList {
     /// `"*"` was listed.
     pub wildcard: bool,
-    /// The other entries: methods as written, header names in lower case,
-    /// each checked to be a token at load time. Not `http::Method` /
-    /// `http::HeaderName`: their parsers cost the component 4,915 B and
-    /// 19,878 B more (measured on the portable .wasm, whose budget is 400 KiB),
-    /// and only `value` below ever reaches the host.
-    pub names: Vec<String>,
+    /// The other entries: methods as written, header names in lower case.
+    names: Vec<Token>,
     /// The response header value, rendered once at load time (a
     /// `HeaderValue`: the host accepts it, by type).
     pub value: HeaderValue,
 }
 
 impl NameList {
-    pub(super) fn new(wildcard: bool, names: Vec<String>) -> Self {
+    pub(super) fn new(wildcard: bool, names: Vec<Token>) -> Self {
         let mut parts: Vec<&str> = Vec::with_capacity(names.len() + 1);
         if wildcard {
             parts.push("*");
         }
-        parts.extend(names.iter().map(String::as_str));
-        // Validated tokens joined by ", ": always a valid value (load time only).
+        parts.extend(names.iter().map(Token::as_str));
+        // Tokens joined by ", ": always a valid value (load time only).
         let value =
             HeaderValue::try_from(parts.join(", ")).expect("a list of tokens is a header value");
         NameList {
@@ -76,14 +73,19 @@ impl NameList {
         }
     }
 
+    /// The entries other than `*`, in the policy's order.
+    pub fn names(&self) -> &[Token] {
+        &self.names
+    }
+
     pub fn contains(&self, name: &str) -> bool {
-        self.names.iter().any(|n| n == name)
+        self.names.iter().any(|n| n.as_str() == name)
     }
 
     pub fn contains_ignore_case(&self, name: &[u8]) -> bool {
         self.names
             .iter()
-            .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+            .any(|n| n.as_str().as_bytes().eq_ignore_ascii_case(name))
     }
 
     pub fn is_empty(&self) -> bool {
