@@ -3,9 +3,10 @@
 //! `report --suggest` applies to the policy document. One copy, so the two
 //! commands never advise differently.
 
+use cors_gateway_core::json::Json;
 use cors_gateway_core::policy::DEFAULT_METHODS;
 use cors_gateway_core::Failure;
-use serde_json::Value;
+use std::borrow::Cow;
 
 /// What failed: one of the gateway's checks, or (seen only by `explain`,
 /// which plays the browser) a credentialed request the policy does not allow.
@@ -52,15 +53,10 @@ impl Edit {
 }
 
 /// The fix for `problem`, on the route at index
-/// `route` of the policy document `doc` (`Value::Null` when unknown: the
+/// `route` of the policy document `doc` (`Json::Null` when unknown: the
 /// defaults are named). A field the route sets itself is changed there; any
 /// other in the defaults, which is where the route takes it from.
-pub fn fix(
-    doc: &Value,
-    route: Option<usize>,
-    problem: Problem<'_>,
-    r: &Refused<'_>,
-) -> Option<Fix> {
+pub fn fix(doc: &Json, route: Option<usize>, problem: Problem<'_>, r: &Refused<'_>) -> Option<Fix> {
     let own = |name: &str| match route {
         Some(i) if doc["routes"][i]["cors"].get(name).is_some() => Some(i),
         _ => None,
@@ -116,41 +112,63 @@ pub fn fix(
 
 /// Applies `edit` to the policy document. A list the document does not hold
 /// yet starts from what the gateway uses without it (`allow_methods`: GET,
-/// HEAD, POST), so adding one value never takes another away.
-pub fn apply(doc: &mut Value, edit: &Edit) -> Result<(), String> {
-    let cors = match edit.route {
+/// HEAD, POST), so adding one value never takes another away. Members keep
+/// the document's order; a new one goes last.
+pub fn apply(doc: &mut Json<'_>, edit: &Edit) -> Result<(), String> {
+    let level = match edit.route {
         Some(i) => doc
             .get_mut("routes")
-            .and_then(|r| r.get_mut(i))
+            .and_then(|r| match r {
+                Json::Array(routes) => routes.get_mut(i),
+                _ => None,
+            })
             .ok_or_else(|| format!("the policy has no routes[{i}]"))?,
         None => doc,
     };
-    let Some(obj) = cors.as_object_mut() else {
+    let Json::Object(members) = level else {
         return Err("the policy is not a JSON object".into());
     };
-    let cors = obj
-        .entry("cors")
-        .or_insert_with(|| Value::Object(Default::default()));
-    let Some(cors) = cors.as_object_mut() else {
+    let Json::Object(cors) = entry(members, "cors", || Json::Object(Vec::new())) else {
         return Err(format!("{} is not an object", edit.path()));
     };
     let Some(value) = &edit.add else {
-        cors.insert(edit.field.into(), Value::Bool(true));
+        *entry(cors, edit.field, || Json::Null) = Json::Bool(true);
         return Ok(());
     };
-    let list = cors.entry(edit.field).or_insert_with(|| {
+    let list = entry(cors, edit.field, || {
         let defaults: &[&str] = if edit.field == "allow_methods" {
             &DEFAULT_METHODS
         } else {
             &[]
         };
-        defaults.iter().map(|m| Value::from(*m)).collect()
+        Json::Array(
+            defaults
+                .iter()
+                .map(|m| Json::Str(Cow::Borrowed(*m)))
+                .collect(),
+        )
     });
-    let Some(items) = list.as_array_mut() else {
+    let Json::Array(items) = list else {
         return Err(format!("{} is not a list", edit.path()));
     };
     if !items.iter().any(|v| v.as_str() == Some(value)) {
-        items.push(Value::from(value.as_str()));
+        items.push(Json::Str(Cow::Owned(value.clone())));
     }
     Ok(())
+}
+
+/// The member `key` of `members`, added last as `new()` when there is none.
+fn entry<'t, 'a>(
+    members: &'t mut Vec<(Cow<'a, str>, Json<'a>)>,
+    key: &str,
+    new: impl FnOnce() -> Json<'a>,
+) -> &'t mut Json<'a> {
+    let at = match members.iter().rposition(|(k, _)| k == key) {
+        Some(at) => at,
+        None => {
+            members.push((Cow::Owned(key.to_string()), new()));
+            members.len() - 1
+        }
+    };
+    &mut members[at].1
 }

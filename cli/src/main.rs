@@ -28,6 +28,7 @@ mod report_formats;
 use browser::{Blocked, Engine, PageRequest};
 use clap::{Parser, Subcommand};
 use cors_gateway_core::decision::upstream_path;
+use cors_gateway_core::json::Json;
 use cors_gateway_core::lint::lint;
 use cors_gateway_core::locate::locate;
 use cors_gateway_core::path::Target;
@@ -213,18 +214,25 @@ fn main() -> ExitCode {
 }
 
 /// Reads and validates a policy; on failure prints every error and returns the exit code.
-/// For a compiled policy, `text` and `doc` are its JSON part (origin lists
-/// without the patterns it moved to tables).
-fn load(file: &str, format: CheckFormat) -> Result<(Policy, String, Value), u8> {
+/// `doc` is the tree the core validated, which the lints and fixes walk. For a
+/// compiled policy, `text` and `doc` are its JSON part (origin lists without
+/// the patterns it moved to tables).
+fn load(file: &str, format: CheckFormat) -> Result<(Policy, String, Json<'static>), u8> {
     let mut is_compiled = false;
     let read = std::fs::read(file).and_then(|bytes| {
         if compiled::is_compiled(&bytes) {
             is_compiled = true;
             let json = compiled::json_part(&bytes).unwrap_or_default().into_owned();
-            Ok((compiled::load(bytes), json))
+            // The core's loader validates the JSON part inside; the fixes
+            // read it again here (a compiled policy is not linted).
+            let tree = Json::parse(&json).map_or(Json::Null, Json::into_owned);
+            Ok((compiled::load(bytes).map(|p| (p, tree)), json))
         } else {
             String::from_utf8(bytes)
-                .map(|t| (Policy::from_json(&t), t))
+                .map(|t| {
+                    let loaded = Policy::from_json_tree(&t).map(|(p, tree)| (p, tree.into_owned()));
+                    (loaded, t)
+                })
                 .map_err(|_| {
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
@@ -241,10 +249,7 @@ fn load(file: &str, format: CheckFormat) -> Result<(Policy, String, Value), u8> 
         }
     };
     match result {
-        Ok(p) => {
-            let doc = serde_json::from_str(&text).unwrap_or(Value::Null);
-            Ok((p, text, doc))
-        }
+        Ok((p, doc)) => Ok((p, text, doc)),
         Err(errors) => {
             let items: Vec<Value> = errors
                 .0
@@ -547,7 +552,7 @@ fn problem<'a>(d: &Decision<'a>, credentials: bool) -> Option<advice::Problem<'a
 
 /// The advice for a failed check (see `advice`).
 fn suggestion(
-    doc: &Value,
+    doc: &Json,
     route: Option<usize>,
     problem: advice::Problem<'_>,
     req: &PageRequest<'_>,

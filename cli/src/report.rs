@@ -174,8 +174,8 @@ fn outcome(decision: &str, failure: Option<&str>) -> String {
 /// where each route name sits.
 struct Live {
     file: String,
-    text: String,
-    doc: Value,
+    /// The tree the core validated.
+    doc: Json<'static>,
     sha: String,
 }
 
@@ -184,7 +184,7 @@ impl Live {
         self.doc["routes"]
             .as_array()?
             .iter()
-            .position(|r| r["name"] == name)
+            .position(|r| r["name"].as_str() == Some(name))
     }
 }
 
@@ -230,7 +230,7 @@ pub fn run(o: &Options<'_>) -> u8 {
     }
 
     // Fixes, and the edits among them, per refusal.
-    let null = Value::Null;
+    let null = Json::Null;
     let mut rows = Vec::new();
     let mut edits: BTreeMap<Edit, usize> = BTreeMap::new();
     for ((route, origin, outcome, failure, detail), (count, method, path)) in &tally.refused {
@@ -334,64 +334,53 @@ fn read_policy(file: &str) -> Result<Live, u8> {
         eprintln!("cors-gateway: {file} is not a JSON policy (a compiled one cannot be edited; give its source)");
         64u8
     })?;
-    if let Err(errors) = Policy::from_json(&text) {
-        eprintln!(
-            "cors-gateway: {file} is not a valid policy ({} errors; `cors-gateway check {file}` lists them)",
-            errors.0.len()
-        );
-        return Err(2);
-    }
+    let doc = match Policy::from_json_tree(&text) {
+        Ok((_, tree)) => tree.into_owned(),
+        Err(errors) => {
+            eprintln!(
+                "cors-gateway: {file} is not a valid policy ({} errors; `cors-gateway check {file}` lists them)",
+                errors.0.len()
+            );
+            return Err(2);
+        }
+    };
     Ok(Live {
         file: file.to_string(),
-        doc: serde_json::from_str(&text).unwrap_or(Value::Null),
+        doc,
         sha: hex(&Sha256::digest(&bytes)),
-        text,
     })
 }
 
-/// Pretty JSON with each object's keys in the order the original document
-/// (`orig`, the same place in it) has them, new keys last: serde_json's map
-/// sorts them, and a policy reads top-down (`version`, `cors`, `routes`).
-fn pretty(v: &Value, orig: Option<&Json<'_>>, depth: usize, out: &mut String) {
+/// Pretty JSON in the document's own order (the tree keeps it, and a policy
+/// reads top-down: `version`, `cors`, `routes`), new members last.
+fn pretty(v: &Json<'_>, depth: usize, out: &mut String) {
     let pad = |d: usize| "  ".repeat(d);
     match v {
-        Value::Object(map) if !map.is_empty() => {
-            let members: &[(std::borrow::Cow<'_, str>, Json<'_>)] = match orig {
-                Some(Json::Object(m)) => m,
-                _ => &[],
-            };
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_by_key(|k| {
-                members
-                    .iter()
-                    .position(|(name, _)| name == k.as_str())
-                    .unwrap_or(usize::MAX)
-            });
+        Json::Object(members) if !members.is_empty() => {
             out.push_str("{\n");
-            for (i, k) in keys.iter().enumerate() {
+            for (i, (k, item)) in members.iter().enumerate() {
                 out.push_str(&pad(depth + 1));
-                out.push_str(&Value::from(k.as_str()).to_string());
+                out.push_str(&serde_json::to_string(&**k).unwrap_or_default());
                 out.push_str(": ");
-                let inner = members.iter().find(|(n, _)| n == k.as_str()).map(|m| &m.1);
-                pretty(&map[*k], inner, depth + 1, out);
-                out.push_str(if i + 1 < keys.len() { ",\n" } else { "\n" });
+                pretty(item, depth + 1, out);
+                out.push_str(if i + 1 < members.len() { ",\n" } else { "\n" });
             }
             out.push_str(&pad(depth));
             out.push('}');
         }
         // Lists of plain values stay on one line, as policies write them.
-        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+        Json::Array(items)
+            if items
+                .iter()
+                .all(|i| !matches!(i, Json::Object(_) | Json::Array(_))) =>
+        {
             out.push_str(&v.to_string().replace("\",\"", "\", \""));
         }
-        Value::Array(items) => {
+        Json::Array(items) => {
             out.push_str("[\n");
             for (i, item) in items.iter().enumerate() {
                 out.push_str(&pad(depth + 1));
-                let inner = match orig {
-                    Some(Json::Array(a)) => a.get(i),
-                    _ => None,
-                };
-                pretty(item, inner, depth + 1, out);
+                pretty(item, depth + 1, out);
                 out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
             }
             out.push_str(&pad(depth));
@@ -406,13 +395,17 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The policy with every edit applied; refused unless the core loads it.
-fn suggest(live: &Live, edits: &BTreeMap<Edit, usize>, out: Option<&str>) -> Result<Value, String> {
+fn suggest(
+    live: &Live,
+    edits: &BTreeMap<Edit, usize>,
+    out: Option<&str>,
+) -> Result<Json<'static>, String> {
     let mut doc = live.doc.clone();
     for e in edits.keys() {
         advice::apply(&mut doc, e)?;
     }
     let mut text = String::new();
-    pretty(&doc, Json::parse(&live.text).ok().as_ref(), 0, &mut text);
+    pretty(&doc, 0, &mut text);
     text.push('\n');
     if let Err(errors) = Policy::from_json(&text) {
         let first = errors

@@ -58,6 +58,50 @@ impl<'a> Json<'a> {
         }
     }
 
+    /// [`Json::get`], mutable: the last member named `key`.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Json<'a>> {
+        match self {
+            Json::Object(members) => members
+                .iter_mut()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&[Json<'a>]> {
+        match self {
+            Json::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Json::Null)
+    }
+
+    /// The same tree owning every string, for a caller that keeps it past
+    /// the text it was parsed from (the CLI's loaded policy).
+    pub fn into_owned(self) -> Json<'static> {
+        let own = |s: Cow<'a, str>| Cow::Owned(s.into_owned());
+        match self {
+            Json::Null => Json::Null,
+            Json::Bool(b) => Json::Bool(b),
+            Json::Unsigned(n) => Json::Unsigned(n),
+            Json::Signed(n) => Json::Signed(n),
+            Json::Float(n) => Json::Float(n),
+            Json::Str(s) => Json::Str(own(s)),
+            Json::Array(items) => Json::Array(items.into_iter().map(Json::into_owned).collect()),
+            Json::Object(members) => Json::Object(
+                members
+                    .into_iter()
+                    .map(|(k, v)| (own(k), v.into_owned()))
+                    .collect(),
+            ),
+        }
+    }
+
     /// "a string", "an array", ... for messages.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -68,6 +112,25 @@ impl<'a> Json<'a> {
             Json::Array(_) => "an array",
             Json::Object(_) => "an object",
         }
+    }
+}
+
+static NULL: Json<'static> = Json::Null;
+
+/// `tree["key"]`: [`Json::get`], or `Null` when absent (as `serde_json::Value`
+/// indexes), so a walk down optional fields reads as one expression.
+impl<'a> std::ops::Index<&str> for Json<'a> {
+    type Output = Json<'a>;
+    fn index(&self, key: &str) -> &Json<'a> {
+        self.get(key).unwrap_or(&NULL)
+    }
+}
+
+/// `tree[i]`: the array's item, or `Null` when absent.
+impl<'a> std::ops::Index<usize> for Json<'a> {
+    type Output = Json<'a>;
+    fn index(&self, i: usize) -> &Json<'a> {
+        self.as_array().and_then(|a| a.get(i)).unwrap_or(&NULL)
     }
 }
 

@@ -2,9 +2,9 @@
 //! prints them; the gateway itself only refuses what is invalid.
 
 use crate::fetch::{is_safelisted_method, SAFELISTED_ANY_VALUE};
+use crate::json::Json;
 use crate::origin::{parse_pattern, OriginPattern};
 use crate::policy::{Policy, UpstreamScheme};
-use serde_json::Value;
 
 /// One warning, with a stable code and the JSON path it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,10 +36,10 @@ fn is_local_host(host: &str) -> bool {
 
 /// The `allow_origins` entries in force for a route (or the defaults, `None`),
 /// with the JSON path of the list they come from.
-fn origin_list<'a>(doc: &'a Value, route: Option<usize>) -> (String, Vec<&'a str>) {
-    let list = |v: &'a Value| -> Vec<&'a str> {
+fn origin_list<'a>(doc: &'a Json, route: Option<usize>) -> (String, Vec<&'a str>) {
+    let list = |v: &'a Json| -> Vec<&'a str> {
         v.as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .map(|a| a.iter().filter_map(Json::as_str).collect())
             .unwrap_or_default()
     };
     if let Some(i) = route {
@@ -55,7 +55,7 @@ fn origin_list<'a>(doc: &'a Value, route: Option<usize>) -> (String, Vec<&'a str
 }
 
 /// Where a `cors` field is set for a route: the route's override or the defaults.
-fn field_path(doc: &Value, route: usize, field: &str) -> String {
+fn field_path(doc: &Json, route: usize, field: &str) -> String {
     if doc["routes"][route]["cors"].get(field).is_some() {
         format!("routes[{route}].cors.{field}")
     } else {
@@ -63,8 +63,9 @@ fn field_path(doc: &Value, route: usize, field: &str) -> String {
     }
 }
 
-/// Lints a valid policy. `doc` is the same document as parsed JSON (for paths).
-pub fn lint(policy: &Policy, doc: &Value) -> Vec<Lint> {
+/// Lints a valid policy. `doc` is the tree it was validated from
+/// ([`Policy::from_json_tree`]), for the paths of what the lints find.
+pub fn lint(policy: &Policy, doc: &Json) -> Vec<Lint> {
     let mut out = Vec::new();
     let mut push = |code: &'static str, path: String, message: String| {
         if !out.iter().any(|l: &Lint| l.code == code && l.path == path) {
@@ -85,7 +86,7 @@ pub fn lint(policy: &Policy, doc: &Value) -> Vec<Lint> {
     }
 
     // Per cors level as written: lists that say something useless or dangerous.
-    let mut levels: Vec<(String, &Value)> = vec![("cors".into(), &doc["cors"])];
+    let mut levels: Vec<(String, &Json)> = vec![("cors".into(), &doc["cors"])];
     if let Some(routes) = doc["routes"].as_array() {
         for (i, r) in routes.iter().enumerate() {
             levels.push((format!("routes[{i}].cors"), &r["cors"]));
@@ -93,7 +94,7 @@ pub fn lint(policy: &Policy, doc: &Value) -> Vec<Lint> {
     }
     for (base, cors) in &levels {
         if let Some(list) = cors["allow_origins"].as_array() {
-            let entries: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+            let entries: Vec<&str> = list.iter().filter_map(Json::as_str).collect();
             let patterns: Vec<Option<OriginPattern>> =
                 entries.iter().map(|e| parse_pattern(e).ok()).collect();
             for (i, (e, p)) in entries.iter().zip(&patterns).enumerate() {
@@ -152,7 +153,7 @@ pub fn lint(policy: &Policy, doc: &Value) -> Vec<Lint> {
                 push("max-age-above-webkit-cap", format!("{base}.max_age_secs"), format!("{n} s: WebKit (Safari, every browser on iOS) caches preflights for at most {WEBKIT_MAX_AGE_CAP} s, so those browsers preflight again every {} minutes", WEBKIT_MAX_AGE_CAP / 60));
             }
         }
-        if cors["allow_private_network"] == Value::Bool(true) {
+        if cors["allow_private_network"] == Json::Bool(true) {
             push("private-network-access-replaced", format!("{base}.allow_private_network"), "Chromium no longer sends Private Network Access preflights: it replaced them with the Local Network Access permission prompt, so Access-Control-Allow-Private-Network changes nothing in current browsers (the gateway still answers it for older Chromium builds); a public page reaching a gateway on a private or loopback address needs the user to grant that permission".into());
         }
     }
@@ -238,9 +239,11 @@ mod tests {
     use super::*;
 
     fn codes(json: &str) -> Vec<(&'static str, String)> {
-        let p = Policy::from_json(json).unwrap();
-        let v: Value = serde_json::from_str(json).unwrap();
-        lint(&p, &v).into_iter().map(|l| (l.code, l.path)).collect()
+        let (p, tree) = Policy::from_json_tree(json).unwrap();
+        lint(&p, &tree)
+            .into_iter()
+            .map(|l| (l.code, l.path))
+            .collect()
     }
 
     /// The real Public Suffix List, not a short list: hosting platforms

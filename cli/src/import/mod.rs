@@ -17,6 +17,7 @@ mod s3;
 
 use cors_gateway_core::fetch::is_forbidden_request_header;
 use cors_gateway_core::headers::is_token;
+use cors_gateway_core::json::Json;
 use cors_gateway_core::lint::lint;
 use cors_gateway_core::origin::parse_pattern;
 use cors_gateway_core::Policy;
@@ -413,9 +414,8 @@ pub fn run(
         imp.https_api = true;
     }
     let text_out = policy_doc(&mut imp, upstream);
-    let doc: Value = serde_json::from_str(&text_out).unwrap_or(Value::Null);
-    let policy = match Policy::from_json(&text_out) {
-        Ok(p) => p,
+    let (policy, doc) = match Policy::from_json_tree(&text_out) {
+        Ok(loaded) => loaded,
         Err(errors) => {
             for e in errors.0 {
                 imp.warn(
@@ -459,7 +459,7 @@ pub fn run(
 fn report(
     file: &str,
     from: Source,
-    policy: Option<(&Value, &str, Option<&str>)>,
+    policy: Option<(&Json<'_>, &str, Option<&str>)>,
     findings: &[Finding],
     json_out: bool,
 ) {
@@ -469,7 +469,7 @@ fn report(
         .count();
     if json_out {
         let items: Vec<Value> = findings.iter().map(|f| json!({"level": if f.level == Level::Warning { "warning" } else { "note" }, "code": f.code, "line": f.line, "message": f.message})).collect();
-        let doc = json!({"file": file, "from": from.name(), "valid": policy.is_some(), "output": policy.and_then(|p| p.2), "policy": policy.map(|p| p.0.clone()), "findings": items});
+        let doc = json!({"file": file, "from": from.name(), "valid": policy.is_some(), "output": policy.and_then(|p| p.2), "policy": policy.map(|p| p.0), "findings": items});
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return;
     }

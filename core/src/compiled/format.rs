@@ -97,15 +97,14 @@ fn error(message: String) -> PolicyErrors {
 /// it), then writes the compiled form. `source_sha256` is the SHA-256 of
 /// `json`'s bytes (the caller hashes; this crate does no cryptography).
 pub fn compile(json: &str, source_sha256: [u8; 32]) -> Result<Vec<u8>, PolicyErrors> {
-    Policy::from_json(json)?;
-    let mut doc = Json::parse(json).map_err(|e| error(format!("not valid JSON: {e}")))?;
+    let (_, mut doc) = Policy::from_json_tree(json)?;
     let mut tables = Vec::new();
-    if let Some(cors) = member(&mut doc, "cors") {
+    if let Some(cors) = doc.get_mut("cors") {
         take_patterns(cors, "cors.allow_origins", &mut tables);
     }
-    if let Some(Json::Array(routes)) = member(&mut doc, "routes") {
+    if let Some(Json::Array(routes)) = doc.get_mut("routes") {
         for (i, route) in routes.iter_mut().enumerate() {
-            if let Some(cors) = member(route, "cors") {
+            if let Some(cors) = route.get_mut("cors") {
                 take_patterns(
                     cors,
                     &format!("routes[{i}].cors.allow_origins"),
@@ -148,18 +147,10 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), PolicyErrors> {
     Ok(())
 }
 
-/// The (validated, hence unique) member `key` of an object.
-fn member<'v, 'a>(v: &'v mut Json<'a>, key: &str) -> Option<&'v mut Json<'a>> {
-    match v {
-        Json::Object(members) => members.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
-        _ => None,
-    }
-}
-
 /// Moves the patterns of `cors.allow_origins` into a table, leaving `*` and
 /// `null` (flags, not entries) in the JSON.
 fn take_patterns(cors: &mut Json<'_>, path: &str, tables: &mut Vec<(String, OriginTable)>) {
-    let Some(Json::Array(items)) = member(cors, "allow_origins") else {
+    let Some(Json::Array(items)) = cors.get_mut("allow_origins") else {
         return;
     };
     let mut keys = Vec::new();

@@ -40,11 +40,16 @@ pub struct Policy {
 impl Policy {
     /// Parses and validates a policy document completely.
     pub fn from_json(text: &str) -> Result<Policy, PolicyErrors> {
-        let value = Json::parse(text).map_err(|e| {
-            let at = (e.line() > 0).then(|| (e.line(), e.column()));
-            PolicyErrors::document(format!("not valid JSON: {e}"), at)
-        })?;
-        Policy::from_value(&value, Vec::new())
+        Policy::from_value(&parse(text)?, Vec::new())
+    }
+
+    /// [`Policy::from_json`], also giving the tree it validated, so a tool that
+    /// reads the document further (the CLI's lints and fixes) walks the same
+    /// tree instead of parsing the text again.
+    pub fn from_json_tree(text: &str) -> Result<(Policy, Json<'_>), PolicyErrors> {
+        let tree = parse(text)?;
+        let policy = Policy::from_value(&tree, Vec::new())?;
+        Ok((policy, tree))
     }
 
     /// [`Policy::from_json`] for the JSON part of a compiled policy: `tables`
@@ -70,4 +75,13 @@ impl Policy {
             .iter()
             .find(|r| crate::path::has_prefix(path, &r.path_prefix))
     }
+}
+
+// Inlined: the component calls only `from_json`, and a call costs it bytes.
+#[inline(always)]
+fn parse(text: &str) -> Result<Json<'_>, PolicyErrors> {
+    Json::parse(text).map_err(|e| {
+        let at = (e.line() > 0).then(|| (e.line(), e.column()));
+        PolicyErrors::document(format!("not valid JSON: {e}"), at)
+    })
 }
