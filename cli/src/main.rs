@@ -33,7 +33,7 @@ use cors_gateway_core::lint::lint;
 use cors_gateway_core::locate::locate;
 use cors_gateway_core::path::Target;
 use cors_gateway_core::{
-    compiled, decide, forwarding, Action, Decision, Policy, RequestView, Route, Would,
+    compiled, decide, forwarding, Action, Decision, Policy, RequestView, Route,
 };
 use report_formats::CheckFormat;
 use serde_json::{json, Value};
@@ -466,13 +466,10 @@ fn decide_raw(
     let d = decide(policy, &view);
     let (status, failure, out) = answer(&d);
     let transparent = d.is_report_only();
-    // Where the would-be decision forwards (as the decision table records).
+    // Where the request goes: a report-only route forwards it whatever its
+    // would-be decision, as the component does.
     let upstream = match d.action {
-        Action::Forward(r)
-        | Action::ReportOnly {
-            route: r,
-            would: Would::Forward,
-        } => Some((
+        Action::Forward(r) | Action::ReportOnly { route: r, .. } => Some((
             format!(
                 "{}://{}{}",
                 r.upstream.scheme.as_str(),
