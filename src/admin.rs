@@ -10,7 +10,7 @@
 //! Every call needs `Authorization: Bearer <token>`, the secret Spin variable
 //! `cors_admin_token`; without that variable the endpoint does not exist.
 
-use crate::log::log;
+use crate::log::{log, Req};
 use crate::respond::{self, Head};
 use crate::source::{self, sha256_hex};
 use crate::spin::{record_last_good, store_label, POLICY_KEY, PREVIOUS_KEY};
@@ -56,7 +56,13 @@ fn authorized(headers: &Headers, token: &str) -> bool {
     a.as_slice().ct_eq(b.as_slice()).into()
 }
 
-fn json(out: ResponseOutparam, status: u16, etag: Option<&str>, body: serde_json::Value) {
+fn json(
+    req: &Req,
+    out: ResponseOutparam,
+    status: u16,
+    etag: Option<&str>,
+    body: serde_json::Value,
+) {
     let mut head = Head::new(status, &[], None)
         .header("content-type", "application/json")
         .header("cache-control", "no-store");
@@ -65,16 +71,23 @@ fn json(out: ResponseOutparam, status: u16, etag: Option<&str>, body: serde_json
         quoted = format!("\"{sha}\"");
         head = head.header("etag", &quoted);
     }
-    respond::send(out, head, format!("{body}\n").as_bytes());
+    respond::send(req, out, head, format!("{body}\n").as_bytes());
 }
 
-fn error(out: ResponseOutparam, status: u16, message: &str) {
-    json(out, status, None, serde_json::json!({ "error": message }));
+fn error(req: &Req, out: ResponseOutparam, status: u16, message: &str) {
+    json(
+        req,
+        out,
+        status,
+        None,
+        serde_json::json!({ "error": message }),
+    );
 }
 
 /// 412: the If-Match header does not name the stored version.
-fn precondition_failed(out: ResponseOutparam, stored_sha: Option<&str>) {
+fn precondition_failed(req: &Req, out: ResponseOutparam, stored_sha: Option<&str>) {
     json(
+        req,
         out,
         412,
         stored_sha,
@@ -108,6 +121,7 @@ fn if_match_ok(headers: &Headers, current: Option<&str>) -> bool {
 }
 
 pub fn handle(
+    req: &Req,
     request: IncomingRequest,
     out: ResponseOutparam,
     method: &Method,
@@ -116,11 +130,14 @@ pub fn handle(
     token: &str,
 ) {
     if !authorized(headers, token) {
-        log!("cors-gateway: WARNING admin request refused: missing or wrong bearer token");
+        log!(
+            req,
+            "cors-gateway: WARNING admin request refused: missing or wrong bearer token"
+        );
         let head = Head::new(401, &[], None)
             .header("www-authenticate", "Bearer realm=\"cors-gateway\"")
             .header("cache-control", "no-store");
-        return respond::send(out, head, b"cors-gateway: unauthorized\n");
+        return respond::send(req, out, head, b"cors-gateway: unauthorized\n");
     }
     // Only reached with a store configured (see spin::admin_token).
     let label = store_label().unwrap_or("default");
@@ -128,6 +145,7 @@ pub fn handle(
         Ok(s) => s,
         Err(e) => {
             return error(
+                req,
                 out,
                 503,
                 &format!("cannot open key-value store {label:?}: {e:?}"),
@@ -136,7 +154,7 @@ pub fn handle(
     };
     let stored = match store.get(POLICY_KEY) {
         Ok(v) => v,
-        Err(e) => return error(out, 503, &format!("cannot read {POLICY_KEY}: {e:?}")),
+        Err(e) => return error(req, out, 503, &format!("cannot read {POLICY_KEY}: {e:?}")),
     };
     let stored_sha = stored.as_deref().map(sha256_hex);
     match (path, method) {
@@ -146,9 +164,10 @@ pub fn handle(
                     .header("content-type", "application/json")
                     .header("cache-control", "no-store")
                     .header("etag", &format!("\"{}\"", sha256_hex(&bytes)));
-                respond::send(out, head, &bytes);
+                respond::send(req, out, head, &bytes);
             }
             None => error(
+                req,
                 out,
                 404,
                 "no policy is stored in the key-value store (the gateway serves a lower-precedence source)",
@@ -159,6 +178,7 @@ pub fn handle(
                 Ok(b) => b,
                 Err(status) => {
                     return error(
+                        req,
                         out,
                         status,
                         if status == 413 {
@@ -171,7 +191,7 @@ pub fn handle(
             };
             let text = match std::str::from_utf8(&body) {
                 Ok(t) => t,
-                Err(e) => return error(out, 400, &format!("invalid policy: not UTF-8: {e}")),
+                Err(e) => return error(req, out, 400, &format!("invalid policy: not UTF-8: {e}")),
             };
             if let Err(errors) = Policy::from_json(text) {
                 let list: Vec<_> = errors
@@ -187,6 +207,7 @@ pub fn handle(
                     })
                     .collect();
                 return json(
+                    req,
                     out,
                     400,
                     stored_sha.as_deref(),
@@ -194,7 +215,7 @@ pub fn handle(
                 );
             }
             if !if_match_ok(headers, stored_sha.as_deref()) {
-                return precondition_failed(out, stored_sha.as_deref());
+                return precondition_failed(req, out, stored_sha.as_deref());
             }
             let new_sha = sha256_hex(&body);
             // Keep the replaced version for rollback (not when re-sending the same one,
@@ -202,22 +223,24 @@ pub fn handle(
             let previous = match &stored {
                 Some(old) if stored_sha.as_deref() != Some(new_sha.as_str()) => {
                     if let Err(e) = store.set(PREVIOUS_KEY, old) {
-                        return error(out, 503, &format!("cannot keep the previous version: {e:?}"));
+                        return error(req, out, 503, &format!("cannot keep the previous version: {e:?}"));
                     }
                     stored_sha.clone()
                 }
                 _ => None,
             };
             if let Err(e) = store.set(POLICY_KEY, &body) {
-                return error(out, 503, &format!("cannot store the policy: {e:?}"));
+                return error(req, out, 503, &format!("cannot store the policy: {e:?}"));
             }
             // Validated: it is the last good version even before a request uses it.
-            record_last_good(&store, &new_sha, &format!("kv:{label}/{POLICY_KEY}"), &body);
+            record_last_good(req, &store, &new_sha, &format!("kv:{label}/{POLICY_KEY}"), &body);
             log!(
+                req,
                 "cors-gateway: admin stored policy {new_sha} (previous {})",
                 previous.as_deref().unwrap_or("-")
             );
             json(
+                req,
                 out,
                 if stored.is_some() { 200 } else { 201 },
                 Some(&new_sha),
@@ -226,31 +249,33 @@ pub fn handle(
         }
         (ROLLBACK_PATH, Method::Post) => {
             if !if_match_ok(headers, stored_sha.as_deref()) {
-                return precondition_failed(out, stored_sha.as_deref());
+                return precondition_failed(req, out, stored_sha.as_deref());
             }
             let previous = match store.get(PREVIOUS_KEY) {
                 Ok(Some(p)) => std::sync::Arc::new(p),
-                Ok(None) => return error(out, 409, "no previous version to roll back to"),
-                Err(e) => return error(out, 503, &format!("cannot read {PREVIOUS_KEY}: {e:?}")),
+                Ok(None) => return error(req, out, 409, "no previous version to roll back to"),
+                Err(e) => return error(req, out, 503, &format!("cannot read {PREVIOUS_KEY}: {e:?}")),
             };
             // It validated when it was stored; a store edited by hand may differ.
             if let Err(e) = source::parse(&previous) {
-                return error(out, 409, &format!("previous version is invalid: {e}"));
+                return error(req, out, 409, &format!("previous version is invalid: {e}"));
             }
             let swapped = store.set(POLICY_KEY, &previous).and_then(|()| match &stored {
                 Some(old) => store.set(PREVIOUS_KEY, old),
                 None => store.delete(PREVIOUS_KEY),
             });
             if let Err(e) = swapped {
-                return error(out, 503, &format!("cannot roll back: {e:?}"));
+                return error(req, out, 503, &format!("cannot roll back: {e:?}"));
             }
             let sha = sha256_hex(&previous);
-            record_last_good(&store, &sha, &format!("kv:{label}/{POLICY_KEY}"), &previous);
+            record_last_good(req, &store, &sha, &format!("kv:{label}/{POLICY_KEY}"), &previous);
             log!(
+                req,
                 "cors-gateway: admin rolled back to policy {sha} (replaced {})",
                 stored_sha.as_deref().unwrap_or("-")
             );
             json(
+                req,
                 out,
                 200,
                 Some(&sha),
@@ -259,11 +284,11 @@ pub fn handle(
         }
         (POLICY_PATH, _) => {
             let head = Head::new(405, &[], None).header("allow", "GET, HEAD, PUT");
-            respond::send(out, head, b"cors-gateway: method not allowed\n");
+            respond::send(req, out, head, b"cors-gateway: method not allowed\n");
         }
         _ => {
             let head = Head::new(405, &[], None).header("allow", "POST");
-            respond::send(out, head, b"cors-gateway: method not allowed\n");
+            respond::send(req, out, head, b"cors-gateway: method not allowed\n");
         }
     }
 }

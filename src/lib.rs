@@ -61,22 +61,26 @@ fn method_str(m: &Method) -> &str {
 fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
     let method = request.method();
     let mut headers = request.headers().entries();
-    request_id(&mut headers);
+    let id = request_id(&mut headers);
     let path_with_query = request.path_with_query();
-    log::begin(log::Record {
-        method: method_str(&method).to_string(),
-        path: log::field(path_with_query.as_deref().unwrap_or("").as_bytes()),
-        bytes_in: match cors_gateway_core::forwarding::framing(&headers) {
-            Ok(cors_gateway_core::forwarding::Framing::Length(n)) => Some(n),
-            _ => None,
+    let req = log::Req::new(
+        id,
+        log::Record {
+            method: method_str(&method).to_string(),
+            path: log::field(path_with_query.as_deref().unwrap_or("").as_bytes()),
+            bytes_in: match cors_gateway_core::forwarding::framing(&headers) {
+                Ok(cors_gateway_core::forwarding::Framing::Length(n)) => Some(n),
+                _ => None,
+            },
+            ..Default::default()
         },
-        ..Default::default()
-    });
-    serve(request, out, method, headers, path_with_query);
-    log::finish();
+    );
+    serve(&req, request, out, method, headers, path_with_query);
+    req.finish();
 }
 
 fn serve(
+    req: &log::Req,
     request: IncomingRequest,
     out: ResponseOutparam,
     method: Method,
@@ -84,10 +88,11 @@ fn serve(
     path_with_query: Option<String>,
 ) {
     let Some(path_with_query) = path_with_query else {
-        return respond::send(out, Head::new(400, &[], None), b"bad request target\n");
+        return respond::send(req, out, Head::new(400, &[], None), b"bad request target\n");
     };
     if header_block_len(&headers) > MAX_HEADER_BLOCK_BYTES {
         return respond::send(
+            req,
             out,
             Head::new(431, &[], None),
             b"request header fields too large\n",
@@ -105,9 +110,11 @@ fn serve(
     #[cfg(feature = "spin")]
     if admin::is_admin_path(path) {
         match spin::admin_token() {
-            Ok(Some(token)) => return admin::handle(request, out, &method, path, &headers, &token),
+            Ok(Some(token)) => {
+                return admin::handle(req, request, out, &method, path, &headers, &token)
+            }
             Ok(None) => {}
-            Err(why) => log!("cors-gateway: ERROR the admin endpoint is off: {why}"),
+            Err(why) => log!(req, "cors-gateway: ERROR the admin endpoint is off: {why}"),
         }
     }
 
@@ -115,36 +122,40 @@ fn serve(
     // and the access or JSON log (only then is the clock read).
     let traced = path == HEALTH_PATH || access_log_enabled() || log::json();
     if traced {
-        source::record_consulted();
+        source::record_consulted(req);
     }
     #[cfg(feature = "spin")]
     let (current, candidate) = {
-        let (store, raw) = spin::source();
+        let (store, raw) = spin::source(req);
         let store = store.as_ref().ok().and_then(Option::as_ref);
-        let current = source::current_with(raw, &spin::KvKeeper(store));
-        (current, source::candidate(spin::candidate_source(store)))
+        let current = source::current_with(req, raw, &spin::KvKeeper(store));
+        (
+            current,
+            source::candidate(req, spin::candidate_source(store)),
+        )
     };
     #[cfg(not(feature = "spin"))]
     let (current, candidate) = (
-        source::current(source::portable_source()),
-        source::candidate(source::portable_candidate()),
+        source::current(req, source::portable_source(req)),
+        source::candidate(req, source::portable_candidate()),
     );
     let consulted = if traced {
-        source::take_consulted()
+        source::take_consulted(req)
     } else {
         Vec::new()
     };
 
     if path == HEALTH_PATH && matches!(method, Method::Get | Method::Head) {
-        return health(out, &current, &candidate, &consulted);
+        return health(req, out, &current, &candidate, &consulted);
     }
     if log::json() {
-        log::with_record(|r| r.sources = Some(sources_json(&consulted)));
+        req.with_record(|r| r.sources = Some(sources_json(&consulted)));
     }
     let current = match current {
         Ok(c) => c,
         Err(u) => {
             return respond::send(
+                req,
                 out,
                 Head::new(503, &[], None).header("retry-after", "5"),
                 format!("cors-gateway: no valid policy ({})\n", u.source).as_bytes(),
@@ -161,7 +172,7 @@ fn serve(
         view.host = Some(a.as_bytes());
     }
     let decision = decide(policy, &view);
-    log::with_record(|r| {
+    req.with_record(|r| {
         r.route = decision.route().map(|route| route.name.clone());
         r.kind = Some(match decision.kind {
             cors_gateway_core::Kind::NotCors => "not-cors",
@@ -192,13 +203,14 @@ fn serve(
         r.policy_sha256 = Some(current.loaded.sha256().to_string());
     });
 
-    compare_candidate(&decision, &view, &candidate);
+    compare_candidate(req, &decision, &view, &candidate);
 
     if decision.is_report_only() && decision.kind != cors_gateway_core::Kind::NotCors {
         // Report-only: log what would have happened, then forward as if the
         // gateway were not there (nothing added, nothing of the upstream's
         // CORS headers removed).
         log!(
+            req,
             "cors-gateway: report-only would-{} {} {} {} route={} origin={}: {}",
             decision.outcome(),
             decision
@@ -212,6 +224,7 @@ fn serve(
         );
     } else if let Some(f) = decision.failure {
         log!(
+            req,
             "cors-gateway: {} {} {} route={} origin={}: {} ({})",
             decision
                 .status()
@@ -229,6 +242,7 @@ fn serve(
         // One line per request, for operators (and the browser suite, which
         // counts preflights with it). Request values are escaped and cut.
         log!(
+            req,
             "cors-gateway: access {} {} kind={:?} action={} route={} origin={} failure={} sources={}",
             view.method,
             log::Value(view.path.as_bytes()),
@@ -245,6 +259,7 @@ fn serve(
         Action::Forward(route) | Action::ReportOnly { route, .. } => {
             let start = monotonic_ns();
             forward::forward(
+                req,
                 forward::Incoming {
                     request,
                     method: method.clone(),
@@ -256,7 +271,7 @@ fn serve(
                 &decision,
                 out,
             );
-            log::note_upstream_ms(monotonic_ns().saturating_sub(start) / 1_000_000);
+            req.note_upstream_ms(monotonic_ns().saturating_sub(start) / 1_000_000);
         }
         Action::Respond { status, .. } => {
             let cors = respond::decision_headers(&decision);
@@ -272,7 +287,7 @@ fn serve(
                 head = head.header("x-cors-gateway-debug", f.code());
                 body = format!("{body}{f}\n");
             }
-            respond::send(out, head, body.as_bytes());
+            respond::send(req, out, head, body.as_bytes());
         }
     }
 }
@@ -280,6 +295,7 @@ fn serve(
 /// Decides the request with the candidate policy too; logs where the two
 /// differ. The candidate never changes the response.
 fn compare_candidate(
+    req: &log::Req,
     live: &cors_gateway_core::Decision<'_>,
     view: &RequestView<'_>,
     candidate: &source::Candidate,
@@ -295,6 +311,7 @@ fn compare_candidate(
     };
     if differs {
         log!(
+            req,
             "cors-gateway: candidate differs {} {} route={} origin={}: live {} {} {} / candidate {} {} {}",
             view.method,
             log::Value(view.path.as_bytes()),
@@ -308,7 +325,7 @@ fn compare_candidate(
             d.failure.map_or("-", |f| f.code()),
         );
     }
-    log::with_record(|r| {
+    req.with_record(|r| {
         r.candidate = Some(serde_json::json!({
             "decision": d.outcome(),
             "failure": d.failure.map(|f| f.code()),
@@ -322,7 +339,8 @@ fn compare_candidate(
 
 /// Keeps the client's `x-request-id` when it is one safe token, else makes
 /// one with `wasi:random` and puts it in `headers` (so the upstream gets it).
-fn request_id(headers: &mut Vec<(String, Vec<u8>)>) {
+/// Returns the id.
+fn request_id(headers: &mut Vec<(String, Vec<u8>)>) -> String {
     let mut given = headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case("x-request-id"));
@@ -330,7 +348,7 @@ fn request_id(headers: &mut Vec<(String, Vec<u8>)>) {
         (Some((_, v)), None) if request_id::is_safe(v) => std::str::from_utf8(v).ok(),
         _ => None,
     };
-    let id = match kept {
+    match kept {
         Some(id) => id.to_string(),
         None => {
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case("x-request-id"));
@@ -338,8 +356,7 @@ fn request_id(headers: &mut Vec<(String, Vec<u8>)>) {
             headers.push(("x-request-id".into(), id.clone().into_bytes()));
             id
         }
-    };
-    log::set_request_id(id);
+    }
 }
 
 #[cfg(target_family = "wasm")]
@@ -416,6 +433,7 @@ fn sources_text(consulted: &[source::Consulted]) -> String {
 }
 
 fn health(
+    req: &log::Req,
     out: ResponseOutparam,
     current: &Result<source::Current, source::Unavailable>,
     candidate: &source::Candidate,
@@ -477,5 +495,5 @@ fn health(
     let head = Head::new(status, &[], None)
         .header("content-type", "application/json")
         .header("cache-control", "no-store");
-    respond::send(out, head, format!("{body}\n").as_bytes());
+    respond::send(req, out, head, format!("{body}\n").as_bytes());
 }

@@ -1,16 +1,11 @@
-//! Log lines on stderr. Writing never panics: `eprintln!` aborts the instance
-//! when stderr fails (a closed pipe, a host without `-Scli`), and a request
-//! must not die because its log line could not be written.
+//! Log lines on stderr, and the state one request carries for them. Writing
+//! never panics: `eprintln!` aborts the instance when stderr fails (a closed
+//! pipe, a host without `-Scli`), and a request must not die because its log
+//! line could not be written.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::Write;
-
-thread_local! {
-    /// The id of the request this instance is serving (one at a time), for
-    /// every log line and every response.
-    static REQUEST_ID: RefCell<String> = const { RefCell::new(String::new()) };
-}
 
 /// What the JSON request line reports of the current request, filled in as
 /// the request is served.
@@ -34,83 +29,103 @@ pub struct Record {
     pub sources: Option<serde_json::Value>,
 }
 
-thread_local! {
-    static RECORD: RefCell<Option<Record>> = const { RefCell::new(None) };
-    static STATUS: Cell<Option<u16>> = const { Cell::new(None) };
-    static UPSTREAM: Cell<Option<(u16, Option<u64>)>> = const { Cell::new(None) };
-    static UPSTREAM_MS: Cell<Option<u64>> = const { Cell::new(None) };
+/// One request's state for its log lines and its answer: its id, its JSON
+/// record, the statuses seen, and (Spin build) the policy sources consulted.
+/// `handle_request` owns it and lends it to everything that logs or answers;
+/// not a thread-local, so requests that one instance serves at once (WASI 0.3)
+/// cannot mix theirs. Shared (`&Req`) with interior mutability, as the
+/// thread-locals were: the forwarding loop holds it inside `&self` methods.
+pub struct Req {
+    /// A safe token (checked or made: see `cors_gateway_core::request_id`).
+    id: String,
+    record: RefCell<Option<Record>>,
+    status: Cell<Option<u16>>,
+    upstream: Cell<Option<(u16, Option<u64>)>>,
+    upstream_ms: Cell<Option<u64>>,
+    /// `Some` while this request records its sources (see `source::timer`).
+    #[cfg(feature = "spin")]
+    pub(crate) consulted: RefCell<Option<Vec<crate::source::Consulted>>>,
 }
 
-/// How long forwarding took, from sending the request to the response's end.
-pub fn note_upstream_ms(ms: u64) {
-    UPSTREAM_MS.set(Some(ms));
+impl Req {
+    /// Starts a request's state; `record` is kept in JSON mode only (it costs
+    /// nothing otherwise).
+    pub fn new(id: String, record: Record) -> Req {
+        Req {
+            id,
+            record: RefCell::new(json().then_some(record)),
+            status: Cell::new(None),
+            upstream: Cell::new(None),
+            upstream_ms: Cell::new(None),
+            #[cfg(feature = "spin")]
+            consulted: RefCell::new(None),
+        }
+    }
+
+    /// The request's id, for every log line and every response.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// How long forwarding took, from sending the request to the response's end.
+    pub fn note_upstream_ms(&self, ms: u64) {
+        self.upstream_ms.set(Some(ms));
+    }
+
+    /// Updates the request's record, if one is kept.
+    pub fn with_record(&self, f: impl FnOnce(&mut Record)) {
+        if let Some(rec) = self.record.borrow_mut().as_mut() {
+            f(rec);
+        }
+    }
+
+    /// The status sent to the client.
+    pub fn note_status(&self, status: u16) {
+        self.status.set(Some(status));
+    }
+
+    /// The upstream's status and the length of its body, where it says.
+    pub fn note_upstream(&self, status: u16, content_length: Option<u64>) {
+        self.status.set(Some(status));
+        self.upstream.set(Some((status, content_length)));
+    }
+
+    /// Writes the request's JSON line (event `request`), once.
+    pub fn finish(&self) {
+        let Some(rec) = self.record.borrow_mut().take() else {
+            return;
+        };
+        let upstream = self.upstream.get();
+        let mut obj = serde_json::json!({
+            "event": "request",
+            "method": rec.method,
+            "path": rec.path,
+            "route": rec.route,
+            "kind": rec.kind,
+            "origin": rec.origin,
+            "decision": rec.decision,
+            "failure": rec.failure,
+            "failure_detail": rec.failure_detail,
+            "status": self.status.get(),
+            "upstream_status": upstream.map(|u| u.0),
+            "upstream_ms": upstream.and(self.upstream_ms.get()),
+            "bytes_in": rec.bytes_in,
+            "bytes_out": upstream.and_then(|u| u.1),
+            "policy_sha256": rec.policy_sha256,
+            "mode": rec.mode,
+        });
+        if let (Some(c), Some(map)) = (rec.candidate, obj.as_object_mut()) {
+            map.insert("candidate".into(), c);
+        }
+        if let (Some(c), Some(map)) = (rec.sources, obj.as_object_mut()) {
+            map.insert("sources".into(), c);
+        }
+        write_json(obj, &self.id);
+    }
 }
 
 /// Whether lines are JSON (`CORS_GATEWAY_LOG=json`, read once per instance).
 pub fn json() -> bool {
     crate::source::env().json_log
-}
-
-/// Starts the current request's record (JSON mode only: costs nothing otherwise).
-pub fn begin(record: Record) {
-    STATUS.set(None);
-    UPSTREAM.set(None);
-    UPSTREAM_MS.set(None);
-    RECORD.with(|r| *r.borrow_mut() = json().then_some(record));
-}
-
-/// Updates the current request's record, if one is kept.
-pub fn with_record(f: impl FnOnce(&mut Record)) {
-    RECORD.with(|r| {
-        if let Some(rec) = r.borrow_mut().as_mut() {
-            f(rec);
-        }
-    });
-}
-
-/// The status sent to the client.
-pub fn note_status(status: u16) {
-    STATUS.set(Some(status));
-}
-
-/// The upstream's status and the length of its body, where it says.
-pub fn note_upstream(status: u16, content_length: Option<u64>) {
-    STATUS.set(Some(status));
-    UPSTREAM.set(Some((status, content_length)));
-}
-
-/// Writes the current request's JSON line (event `request`), once.
-pub fn finish() {
-    let upstream_ms = UPSTREAM_MS.get();
-    let Some(rec) = RECORD.with(|r| r.borrow_mut().take()) else {
-        return;
-    };
-    let upstream = UPSTREAM.get();
-    let mut obj = serde_json::json!({
-        "event": "request",
-        "method": rec.method,
-        "path": rec.path,
-        "route": rec.route,
-        "kind": rec.kind,
-        "origin": rec.origin,
-        "decision": rec.decision,
-        "failure": rec.failure,
-        "failure_detail": rec.failure_detail,
-        "status": STATUS.get(),
-        "upstream_status": upstream.map(|u| u.0),
-        "upstream_ms": upstream.and(upstream_ms),
-        "bytes_in": rec.bytes_in,
-        "bytes_out": upstream.and_then(|u| u.1),
-        "policy_sha256": rec.policy_sha256,
-        "mode": rec.mode,
-    });
-    if let (Some(c), Some(map)) = (rec.candidate, obj.as_object_mut()) {
-        map.insert("candidate".into(), c);
-    }
-    if let (Some(c), Some(map)) = (rec.sources, obj.as_object_mut()) {
-        map.insert("sources".into(), c);
-    }
-    write_json(obj);
 }
 
 /// A request value for a JSON field: lossy UTF-8, cut at [`MAX_LOGGED_VALUE`].
@@ -119,13 +134,13 @@ pub fn field(v: &[u8]) -> String {
     String::from_utf8_lossy(shown).into_owned()
 }
 
-fn write_json(mut obj: serde_json::Value) {
+fn write_json(mut obj: serde_json::Value, id: &str) {
     if let Some(map) = obj.as_object_mut() {
         map.insert(
             "time".into(),
             now().map_or(serde_json::Value::Null, Into::into),
         );
-        map.insert("request_id".into(), request_id().into());
+        map.insert("request_id".into(), id.into());
     }
     // One write per line: a host that labels or interleaves its instances'
     // output (wasmtime serve's `stderr [N] ::`) does so per write.
@@ -169,41 +184,33 @@ fn rfc3339(secs: u64, millis: u32) -> String {
     )
 }
 
-/// Sets the current request's id (see [`cors_gateway_core::request_id`]).
-pub fn set_request_id(id: String) {
-    REQUEST_ID.with(|r| *r.borrow_mut() = id);
-}
-
-/// The current request's id; empty before one is known.
-pub fn request_id() -> String {
-    REQUEST_ID.with(|r| r.borrow().clone())
-}
-
 /// The most bytes of one request value (an `Origin`, a path) in a log line.
 pub const MAX_LOGGED_VALUE: usize = 256;
 
-/// Writes one line; a failure to write is ignored.
-pub fn line(args: fmt::Arguments<'_>) {
+/// Writes one line for the request `req`; a failure to write is ignored.
+pub fn line(req: &Req, args: fmt::Arguments<'_>) {
+    let id = req.id.as_str();
     if json() {
         let message = args.to_string();
         let message = message.strip_prefix("cors-gateway: ").unwrap_or(&message);
-        return write_json(serde_json::json!({"event": "message", "message": message}));
+        return write_json(
+            serde_json::json!({"event": "message", "message": message}),
+            id,
+        );
     }
-    REQUEST_ID.with(|r| {
-        let id = r.borrow();
-        let mut err = std::io::stderr().lock();
-        let _ = if id.is_empty() {
-            writeln!(err, "{args}")
-        } else {
-            // A safe token (checked or made), so it cannot forge a line.
-            writeln!(err, "{args} request_id={id}")
-        };
-    });
+    let mut err = std::io::stderr().lock();
+    let _ = if id.is_empty() {
+        writeln!(err, "{args}")
+    } else {
+        // A safe token (checked or made), so it cannot forge a line.
+        writeln!(err, "{args} request_id={id}")
+    };
 }
 
-/// `log!("...", args)`: one line on stderr that never panics.
+/// `log!(req, "...", args)`: one line on stderr for the request `req` (a
+/// `&Req`), that never panics.
 macro_rules! log {
-    ($($arg:tt)*) => { $crate::log::line(format_args!($($arg)*)) };
+    ($req:expr, $($arg:tt)*) => { $crate::log::line($req, format_args!($($arg)*)) };
 }
 pub(crate) use log;
 

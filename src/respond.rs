@@ -1,6 +1,6 @@
 //! Answers the gateway writes itself (preflights, refusals, errors, health).
 
-use crate::log::log;
+use crate::log::{log, Req};
 use crate::wasi_http::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use cors_gateway_core::Decision;
 
@@ -62,13 +62,10 @@ fn is_bodyless(status: u16) -> bool {
 }
 
 /// Sends a complete response with a small body.
-pub fn send(out: ResponseOutparam, head: Head<'_>, body: &[u8]) {
+pub fn send(req: &Req, out: ResponseOutparam, head: Head<'_>, body: &[u8]) {
     let status = head.status;
     let mut headers = head.headers;
-    let id = crate::log::request_id();
-    if !id.is_empty() {
-        headers.push(("x-request-id".into(), id.into_bytes()));
-    }
+    headers.push(("x-request-id".into(), req.id().as_bytes().to_vec()));
     let body = if is_bodyless(status) { &[][..] } else { body };
     if !body.is_empty() && !headers.iter().any(|(n, _)| n == "content-type") {
         headers.push(("content-type".into(), b"text/plain; charset=utf-8".to_vec()));
@@ -82,11 +79,11 @@ pub fn send(out: ResponseOutparam, head: Head<'_>, body: &[u8]) {
     let (fields, status, body) = match Fields::from_list(&headers) {
         Ok(f) => (f, status, body),
         Err(e) => {
-            log!("cors-gateway: ERROR the host refused the headers of a {status} answer ({e:?}); answering 500");
+            log!(req, "cors-gateway: ERROR the host refused the headers of a {status} answer ({e:?}); answering 500");
             (plain_500_fields(), 500, INTERNAL_ERROR)
         }
     };
-    crate::log::note_status(status);
+    req.note_status(status);
     let response = OutgoingResponse::new(fields);
     let _ = response.set_status_code(status);
     let Ok(out_body) = response.body() else {

@@ -8,7 +8,7 @@
 //! validated completely and replace it only when valid. An invalid or missing
 //! source keeps the last good policy of this instance (last-known-good).
 
-use crate::log::log;
+use crate::log::{log, Req};
 use cors_gateway_core::{compiled, Policy};
 use sha2::{Digest, Sha256};
 use std::cell::{OnceCell, RefCell};
@@ -86,7 +86,7 @@ pub fn portable_candidate() -> RawSource {
 
 /// The candidate policy read from `raw` (the portable sources, or the Spin
 /// build's ahead of them), parsed once per version.
-pub fn candidate(raw: RawSource) -> Candidate {
+pub fn candidate(req: &Req, raw: RawSource) -> Candidate {
     let (source, bytes) = match raw {
         Ok(Some(found)) => found,
         Ok(None) => return Candidate::None,
@@ -108,7 +108,7 @@ pub fn candidate(raw: RawSource) -> Candidate {
         Err(reason) => {
             let seen = matches!(&cached, Some(Err(b)) if **b == *bytes);
             if !seen {
-                log!("cors-gateway: ERROR candidate policy from {source} is invalid and ignored: {reason}");
+                log!(req, "cors-gateway: ERROR candidate policy from {source} is invalid and ignored: {reason}");
                 CANDIDATE.with(|c| *c.borrow_mut() = Some(Err(bytes)));
             }
             Candidate::Invalid { source, reason }
@@ -122,21 +122,22 @@ pub type RawSource = Result<Option<(String, Arc<Vec<u8>>)>, (String, String)>;
 /// The portable sources: `CORS_POLICY` (the JSON itself), else the file named
 /// by `CORS_POLICY_FILE`, else the policy embedded at build time (see
 /// [`embedded`]), else the file `/policies/policy.json`.
-pub fn portable_source() -> RawSource {
+pub fn portable_source(req: &Req) -> RawSource {
     let env = env();
     if let Some(json) = &env.policy {
-        consulted("env:CORS_POLICY", "found", None);
+        consulted(req, "env:CORS_POLICY", "found", None);
         return Ok(Some(("env:CORS_POLICY".to_string(), Arc::clone(json))));
     }
     if !env.file_explicit {
         if let Some((source, bytes)) = embedded() {
-            consulted(source, "found", None);
+            consulted(req, source, "found", None);
             return Ok(Some((source.to_string(), Arc::clone(bytes))));
         }
     }
-    let start = timer();
+    let start = timer(req);
     let read = crate::policy_file::read(&env.file);
     consulted(
+        req,
         &env.file_source,
         if read.is_ok() { "found" } else { "error" },
         start,
@@ -180,55 +181,47 @@ pub struct Consulted {
 }
 
 // Recording is the Spin build's (where every request is a fresh instance and
-// each source's host calls show); the portable build keeps its size.
-#[cfg(feature = "spin")]
-thread_local! {
-    /// `Some` while this request records its sources (health, logs): the
-    /// clock is read only then. None is all zero bits: .bss (see policy_file).
-    static CONSULTED: RefCell<Option<Vec<Consulted>>> = const { RefCell::new(None) };
-}
+// each source's host calls show); the portable build keeps its size, and its
+// `req` parameters go unused.
 
 /// Records the sources this request consults, with their cost; read them
 /// with [`take_consulted`].
-pub fn record_consulted() {
+#[cfg_attr(not(feature = "spin"), allow(unused_variables))]
+pub fn record_consulted(req: &Req) {
     #[cfg(feature = "spin")]
-    CONSULTED.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    req.consulted.replace(Some(Vec::new()));
 }
 
 /// The sources consulted since [`record_consulted`], in order.
-pub fn take_consulted() -> Vec<Consulted> {
+#[cfg_attr(not(feature = "spin"), allow(unused_variables))]
+pub fn take_consulted(req: &Req) -> Vec<Consulted> {
     #[cfg(feature = "spin")]
-    return CONSULTED
-        .with(|c| c.borrow_mut().take())
-        .unwrap_or_default();
+    return req.consulted.take().unwrap_or_default();
     #[cfg(not(feature = "spin"))]
     Vec::new()
 }
 
 /// The start of a timed consultation: `None` (no clock read) unless recording.
-pub fn timer() -> Option<u64> {
+#[cfg_attr(not(feature = "spin"), allow(unused_variables))]
+pub fn timer(req: &Req) -> Option<u64> {
     #[cfg(feature = "spin")]
-    return CONSULTED
-        .with(|c| c.borrow().is_some())
-        .then(crate::monotonic_ns);
+    return req.consulted.borrow().is_some().then(crate::monotonic_ns);
     #[cfg(not(feature = "spin"))]
     None
 }
 
 /// Notes one consultation begun at `start` (from [`timer`]; `None`: free).
 #[cfg_attr(not(feature = "spin"), allow(unused_variables))]
-pub fn consulted(source: &str, outcome: &'static str, start: Option<u64>) {
+pub fn consulted(req: &Req, source: &str, outcome: &'static str, start: Option<u64>) {
     #[cfg(feature = "spin")]
-    CONSULTED.with(|c| {
-        if let Some(list) = c.borrow_mut().as_mut() {
-            let micros = start.map_or(0, |t| crate::monotonic_ns().saturating_sub(t) / 1000);
-            list.push(Consulted {
-                source: source.to_string(),
-                outcome,
-                micros,
-            });
-        }
-    });
+    if let Some(list) = req.consulted.borrow_mut().as_mut() {
+        let micros = start.map_or(0, |t| crate::monotonic_ns().saturating_sub(t) / 1000);
+        list.push(Consulted {
+            source: source.to_string(),
+            outcome,
+            micros,
+        });
+    }
 }
 
 /// What the environment configures. An instance's environment is fixed when
@@ -309,19 +302,19 @@ fn hex(digest: &[u8]) -> String {
 /// would forget it.
 pub trait Keeper {
     /// The last good policy recorded: `(where it was first loaded from, bytes)`.
-    fn load(&self) -> Option<(String, Vec<u8>)>;
+    fn load(&self, req: &Req) -> Option<(String, Vec<u8>)>;
     /// Records a policy that just validated (called once per instance and version).
-    fn remember(&self, loaded: &Loaded);
+    fn remember(&self, req: &Req, loaded: &Loaded);
 }
 
 /// Portable hosts keep nothing outside the instance.
 pub struct NoKeeper;
 
 impl Keeper for NoKeeper {
-    fn load(&self) -> Option<(String, Vec<u8>)> {
+    fn load(&self, _: &Req) -> Option<(String, Vec<u8>)> {
         None
     }
-    fn remember(&self, _: &Loaded) {}
+    fn remember(&self, _: &Req, _: &Loaded) {}
 }
 
 impl Loaded {
@@ -361,12 +354,16 @@ pub fn parse(bytes: &Arc<Vec<u8>>) -> Result<Policy, String> {
 }
 
 /// The policy to serve this request with, given the raw source just read.
-pub fn current(raw: RawSource) -> Result<Current, Unavailable> {
-    current_with(raw, &NoKeeper)
+pub fn current(req: &Req, raw: RawSource) -> Result<Current, Unavailable> {
+    current_with(req, raw, &NoKeeper)
 }
 
 /// [`current`], with a keeper of the last good policy outside the instance.
-pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unavailable> {
+pub fn current_with(
+    req: &Req,
+    raw: RawSource,
+    keeper: &dyn Keeper,
+) -> Result<Current, Unavailable> {
     let cached = CACHE.with(|c| c.borrow().clone());
     let failure = match raw {
         Ok(Some((source, bytes))) => {
@@ -379,9 +376,10 @@ pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unav
                     stale_reason: None,
                 });
             }
-            let start = timer();
+            let start = timer(req);
             let parsed = parse(&bytes);
             consulted(
+                req,
                 &source,
                 if parsed.is_ok() { "parsed" } else { "invalid" },
                 start,
@@ -390,7 +388,7 @@ pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unav
                 Ok(policy) => {
                     let loaded = Loaded::new(policy, source, bytes);
                     CACHE.with(|c| *c.borrow_mut() = Some(loaded.clone()));
-                    keeper.remember(&loaded);
+                    keeper.remember(req, &loaded);
                     return Ok(Current {
                         loaded,
                         stale_reason: None,
@@ -408,7 +406,7 @@ pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unav
     let (source, reason) = failure;
     // This instance has none: ask the keeper (fresh instance per request).
     let cached = cached.or_else(|| {
-        let (kept_source, bytes) = keeper.load()?;
+        let (kept_source, bytes) = keeper.load(req)?;
         let bytes: Arc<Vec<u8>> = bytes.into();
         let policy = parse(&bytes).ok()?;
         Some(Loaded::new(policy, kept_source, bytes))
@@ -416,6 +414,7 @@ pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unav
     match cached {
         Some(loaded) => {
             log!(
+                req,
                 "cors-gateway: ERROR policy from {source} rejected, serving last-known-good {} ({}): {reason}",
                 loaded.sha256(), loaded.source
             );
@@ -425,7 +424,10 @@ pub fn current_with(raw: RawSource, keeper: &dyn Keeper) -> Result<Current, Unav
             })
         }
         None => {
-            log!("cors-gateway: ERROR no usable policy from {source}: {reason}");
+            log!(
+                req,
+                "cors-gateway: ERROR no usable policy from {source}: {reason}"
+            );
             Err(Unavailable { source, reason })
         }
     }

@@ -30,7 +30,7 @@
 //! The candidate policy is read from the portable sources in this build too
 //! (`CORS_POLICY_CANDIDATE`, `CORS_POLICY_CANDIDATE_FILE`: see `source::candidate`).
 
-use crate::log::log;
+use crate::log::{log, Req};
 use crate::source::{self, Keeper, Loaded, RawSource};
 use spin_sdk::key_value::{Error as KvError, Store};
 use spin_sdk::variables;
@@ -69,8 +69,8 @@ pub fn open_store() -> Result<Option<Store>, String> {
 }
 
 /// The raw policy from the highest-precedence configured source.
-pub fn source() -> (Result<Option<Store>, String>, RawSource) {
-    let start = source::timer();
+pub fn source(req: &Req) -> (Result<Option<Store>, String>, RawSource) {
+    let start = source::timer(req);
     let store = open_store();
     let raw = match &store {
         _ if store_label().is_none() => None,
@@ -89,34 +89,34 @@ pub fn source() -> (Result<Option<Store>, String>, RawSource) {
             (_, Some(Err(_))) => "error",
             _ => "empty",
         };
-        source::consulted(&kv_name(), outcome, start);
+        source::consulted(req, &kv_name(), outcome, start);
     }
     if let Some(raw) = raw {
         return (store, raw);
     }
-    (store, variable_or_portable())
+    (store, variable_or_portable(req))
 }
 
 fn kv_name() -> String {
     format!("kv:{}/{POLICY_KEY}", store_label().unwrap_or("-"))
 }
 
-fn variable_or_portable() -> RawSource {
+fn variable_or_portable(req: &Req) -> RawSource {
     let Some(var) = source::env().variable.as_deref() else {
-        return source::portable_source();
+        return source::portable_source(req);
     };
     let var_name = format!("variable:{var}");
-    let start = source::timer();
+    let start = source::timer(req);
     let got = variables::get(var);
     let outcome = match &got {
         Ok(v) if !v.trim().is_empty() => "found",
         Ok(_) => "empty",
         Err(_) => "error",
     };
-    source::consulted(&var_name, outcome, start);
+    source::consulted(req, &var_name, outcome, start);
     match got {
         Ok(v) if !v.trim().is_empty() => Ok(Some((var_name, Arc::new(v.into_bytes())))),
-        Ok(_) => source::portable_source(),
+        Ok(_) => source::portable_source(req),
         // Named by the environment yet not declared: a misconfiguration, not
         // an empty source (falling through could serve a wider policy).
         Err(variables::Error::Undefined(_) | variables::Error::InvalidName(_)) => Err((
@@ -212,40 +212,45 @@ pub fn admin_token_problem(token: &str) -> Option<&'static str> {
 pub struct KvKeeper<'a>(pub Option<&'a Store>);
 
 impl Keeper for KvKeeper<'_> {
-    fn load(&self) -> Option<(String, Vec<u8>)> {
+    fn load(&self, req: &Req) -> Option<(String, Vec<u8>)> {
         let store = self.0?;
         let label = store_label().unwrap_or("-");
-        let start = source::timer();
+        let start = source::timer(req);
         let kept = (|| {
             let meta = store.get(LAST_GOOD_META_KEY).ok()??;
             let bytes = store.get(LAST_GOOD_KEY).ok()??;
             Some((String::from_utf8(meta).ok()?, bytes))
         })();
         let name = format!("kv:{label}/{LAST_GOOD_KEY}");
-        source::consulted(&name, if kept.is_some() { "kept" } else { "empty" }, start);
+        source::consulted(
+            req,
+            &name,
+            if kept.is_some() { "kept" } else { "empty" },
+            start,
+        );
         let (meta, bytes) = kept?;
         let origin = meta.split_once(' ').map_or("unknown", |(_, s)| s);
         Some((format!("{name} (from {origin})"), bytes))
     }
 
-    fn remember(&self, loaded: &Loaded) {
+    fn remember(&self, req: &Req, loaded: &Loaded) {
         let Some(store) = self.0 else { return };
-        let start = source::timer();
+        let start = source::timer(req);
         let known = store
             .get(LAST_GOOD_META_KEY)
             .ok()
             .flatten()
             .is_some_and(|m| m.starts_with(loaded.sha256().as_bytes()));
         let name = format!("kv:{}/{LAST_GOOD_META_KEY}", store_label().unwrap_or("-"));
-        source::consulted(&name, if known { "kept" } else { "recorded" }, start);
+        source::consulted(req, &name, if known { "kept" } else { "recorded" }, start);
         if !known {
-            record_last_good(store, loaded.sha256(), &loaded.source, loaded.raw());
+            record_last_good(req, store, loaded.sha256(), &loaded.source, loaded.raw());
         }
     }
 }
 
 /// Records a validated policy as the last good one.
-pub fn record_last_good(store: &Store, sha256: &str, source: &str, raw: &[u8]) {
+pub fn record_last_good(req: &Req, store: &Store, sha256: &str, source: &str, raw: &[u8]) {
     // Document first, then the meta that names it: a reader never sees
     // a meta for a document that is not there yet.
     let meta = format!("{sha256} {source}");
@@ -253,6 +258,9 @@ pub fn record_last_good(store: &Store, sha256: &str, source: &str, raw: &[u8]) {
         .set(LAST_GOOD_KEY, raw)
         .and_then(|()| store.set(LAST_GOOD_META_KEY, meta.as_bytes()))
     {
-        log!("cors-gateway: WARNING cannot record the last good policy: {e:?}");
+        log!(
+            req,
+            "cors-gateway: WARNING cannot record the last good policy: {e:?}"
+        );
     }
 }

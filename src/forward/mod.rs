@@ -5,7 +5,7 @@
 
 mod pump;
 
-use crate::log::log;
+use crate::log::{log, Req};
 use crate::respond::{self, Head};
 use crate::wasi_http::{
     outgoing_handler, ErrorCode, Fields, IncomingRequest, Method, OutgoingRequest, RequestOptions,
@@ -28,6 +28,7 @@ pub struct Incoming<'a> {
 
 /// How an answer the gateway writes itself (not the upstream's) is sent.
 pub(crate) struct Answer<'d> {
+    pub(crate) req: &'d Req,
     pub(crate) route: &'d Route,
     pub(crate) decision: &'d Decision<'d>,
 }
@@ -35,12 +36,14 @@ pub(crate) struct Answer<'d> {
 impl Answer<'_> {
     pub(crate) fn send(&self, out: ResponseOutparam, status: u16, reason: &str) {
         log!(
+            self.req,
             "cors-gateway: upstream {} for route {}: {status} {reason}",
             self.route.upstream,
             self.route.name
         );
         let cors = respond::decision_headers(self.decision);
         respond::send(
+            self.req,
             out,
             Head::new(status, &cors, self.decision.sent_vary()),
             reason_body(status),
@@ -63,6 +66,7 @@ fn client_ip(headers: &[(String, Vec<u8>)]) -> Option<std::net::IpAddr> {
 
 /// Forwards the request and streams the answer back with `decision`'s headers.
 pub fn forward(
+    req: &Req,
     incoming: Incoming<'_>,
     route: &Route,
     decision: &Decision<'_>,
@@ -70,7 +74,11 @@ pub fn forward(
 ) {
     let opts = &route.forward;
     let clock = Clock::start(opts);
-    let answer = Answer { route, decision };
+    let answer = Answer {
+        req,
+        route,
+        decision,
+    };
 
     let Ok(framing) = forwarding::framing(incoming.headers) else {
         return answer.send(out, 400, "invalid Content-Length");

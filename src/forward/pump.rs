@@ -377,6 +377,7 @@ enum Waiting {
 impl Exchange<'_> {
     fn log(&self, what: &str) {
         log!(
+            self.answer.req,
             "cors-gateway: upstream {} (route {}): {what}",
             self.answer.route.upstream,
             self.answer.route.name
@@ -639,7 +640,10 @@ impl Exchange<'_> {
             &route.forward,
             decision.is_report_only(),
         );
-        headers.push(("x-request-id".into(), crate::log::request_id().into_bytes()));
+        headers.push((
+            "x-request-id".into(),
+            self.answer.req.id().as_bytes().to_vec(),
+        ));
         headers.extend(cors.iter().map(|(n, v)| (n.to_string(), v.to_vec())));
         // Report-only leaves the upstream's `Vary` as it is.
         let merged = merge_vary(&vary_lines, decision.sent_vary());
@@ -650,7 +654,7 @@ impl Exchange<'_> {
             Ok(Framing::Length(n)) => Some(n),
             _ => None,
         };
-        crate::log::note_upstream(status, length);
+        self.answer.req.note_upstream(status, length);
         let Ok(fields) = Fields::from_list(&headers) else {
             self.answer
                 .send(out, 502, "response headers that cannot be relayed");
