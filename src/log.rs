@@ -33,8 +33,8 @@ pub struct Record {
 /// record, the statuses seen, and (Spin build) the policy sources consulted.
 /// `handle_request` owns it and lends it to everything that logs or answers;
 /// not a thread-local, so requests that one instance serves at once (WASI 0.3)
-/// cannot mix theirs. Shared (`&Req`) with interior mutability, as the
-/// thread-locals were: the forwarding loop holds it inside `&self` methods.
+/// cannot mix theirs. Shared (`&Req`) with interior mutability: the
+/// forwarding loop reaches it inside `&self` methods.
 pub struct Req {
     /// A safe token (checked or made: see `cors_gateway_core::request_id`).
     id: String,
@@ -66,6 +66,7 @@ impl Req {
     pub fn id(&self) -> &str {
         &self.id
     }
+
     /// How long forwarding took, from sending the request to the response's end.
     pub fn note_upstream_ms(&self, ms: u64) {
         self.upstream_ms.set(Some(ms));
@@ -198,13 +199,8 @@ pub fn line(req: &Req, args: fmt::Arguments<'_>) {
             id,
         );
     }
-    let mut err = std::io::stderr().lock();
-    let _ = if id.is_empty() {
-        writeln!(err, "{args}")
-    } else {
-        // A safe token (checked or made), so it cannot forge a line.
-        writeln!(err, "{args} request_id={id}")
-    };
+    // A safe token (checked or made), so it cannot forge a line.
+    let _ = writeln!(std::io::stderr().lock(), "{args} request_id={id}");
 }
 
 /// `log!(req, "...", args)`: one line on stderr for the request `req` (a

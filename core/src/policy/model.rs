@@ -73,11 +73,6 @@ impl NameList {
         }
     }
 
-    /// The entries other than `*`, in the policy's order.
-    pub fn names(&self) -> &[Token] {
-        &self.names
-    }
-
     pub fn contains(&self, name: &str) -> bool {
         self.names.iter().any(|n| n.as_str() == name)
     }
