@@ -15,6 +15,7 @@
 # wasm32-wasip2 target), wrk, python3 and curl. Configurations (the 10-origin
 # policy of bench/common.sh, in CORS_POLICY unless said otherwise):
 #   */gateway-p2         the portable build (cors-gateway), a fresh instance per request
+#   */cors-gateway-p3    the gateway's WASI 0.3 build (--features p3), host defaults
 #   */gateway-p3         bench/gateway-p3, host defaults (reuse 128, 16 concurrent, idle 1 s)
 #   */gateway-p3-fresh   the same with --max-instance-reuse-count 1: P3 without reuse
 #   */hello-sdk          bench/hello-sdk, the 0.2 floor (spin-sdk 5)
@@ -86,11 +87,14 @@ done
 # the gateway with its Spin sources (no policy embedded: the variable is read).
 cargo build -q --locked --release --target wasm32-wasip2 -p bench-gateway-p3 --features spin --target-dir target/spin
 CORS_GATEWAY_POLICY='' cargo build -q --locked --release --target wasm32-wasip2 -p cors-gateway --features spin --target-dir target/spin
+# The gateway's own WASI 0.3 build (feature p3): the artifact, beside the probe.
+cargo build -q --locked --release --target wasm32-wasip2 -p cors-gateway --features p3 --target-dir target/p3
+GWP3=$PWD/target/p3/wasm32-wasip2/release/cors_gateway.wasm
 GW2=$W/cors_gateway.wasm GW3=$W/bench_gateway_p3.wasm HELLO2=$W/bench_hello_sdk.wasm HELLO3=$W/bench_hello_p3.wasm
 BARE2=$W/bench_hello.wasm
 GW3S=$PWD/target/spin/wasm32-wasip2/release/bench_gateway_p3.wasm
 GW2S=$PWD/target/spin/wasm32-wasip2/release/cors_gateway.wasm
-for f in "$GW2" "$GW2S" "$GW3" "$GW3S" "$HELLO2" "$HELLO3" "$BARE2"; do printf '   %8s B  %s\n' "$(stat -c %s "$f")" "${f#"$PWD"/}"; done
+for f in "$GW2" "$GW2S" "$GWP3" "$GW3" "$GW3S" "$HELLO2" "$HELLO3" "$BARE2"; do printf '   %8s B  %s\n' "$(stat -c %s "$f")" "${f#"$PWD"/}"; done
 
 # Configurations: NAME -> host, wasm, the status the preflight must get, and
 # the arguments of `start`.
@@ -107,6 +111,7 @@ if [ $run_wasmtime = 1 ]; then
     config wasmtime/gateway-p2 wasmtime "$GW2" 204 --env "CORS_POLICY=$POLICY_JSON"
     config wasmtime/gateway-p2-reuse wasmtime "$GW2" 204 --env "CORS_POLICY=$POLICY_JSON" --max-instance-reuse-count 128
     config wasmtime/gateway-p3 wasmtime "$GW3" 204 --env "CORS_POLICY=$POLICY_JSON"
+    config wasmtime/cors-gateway-p3 wasmtime "$GWP3" 204 --env "CORS_POLICY=$POLICY_JSON"
     config wasmtime/gateway-p3-fresh wasmtime "$GW3" 204 --env "CORS_POLICY=$POLICY_JSON" --max-instance-reuse-count 1
     config wasmtime/hello-sdk wasmtime "$HELLO2" 200
     config wasmtime/hello-p3 wasmtime "$HELLO3" 200
@@ -117,6 +122,7 @@ if [ $run_spin = 1 ]; then
     config spin/gateway-p2 spin "$GW2" 204 "env:CORS_POLICY=$POLICY_JSON"
     config spin/gateway-p2-var spin "$GW2S" 204 env:CORS_POLICY_VARIABLE=cors_policy var
     config spin/gateway-p3 spin "$GW3" 204 "env:CORS_POLICY=$POLICY_JSON"
+    config spin/cors-gateway-p3 spin "$GWP3" 204 "env:CORS_POLICY=$POLICY_JSON"
     config spin/gateway-p3-var spin "$GW3S" 204 env:CORS_POLICY_FROM_VARIABLE=1 var
     config spin/gateway-p3-fresh spin "$GW3" 204 "env:CORS_POLICY=$POLICY_JSON" --max-instance-reuse-count 1
     config spin/hello-sdk spin "$HELLO2" 200
@@ -303,7 +309,8 @@ rps = {}
 for line in open(sys.argv[1]):
     r, i, v, _ = line.split()
     rps.setdefault(names[int(i)], {})[int(r)] = float(v)
-pairs = [("gateway-p3", "gateway-p2"), ("gateway-p3-var", "gateway-p2-var"), ("gateway-p2-var", "gateway-p2"), ("gateway-p3-fresh", "gateway-p2"),
+pairs = [("cors-gateway-p3", "gateway-p2"), ("cors-gateway-p3", "hello-p3"), ("cors-gateway-p3", "gateway-p3"),
+         ("gateway-p3", "gateway-p2"), ("gateway-p3-var", "gateway-p2-var"), ("gateway-p2-var", "gateway-p2"), ("gateway-p3-fresh", "gateway-p2"),
          ("gateway-p2-reuse", "gateway-p2"), ("gateway-p3", "gateway-p2-reuse"), ("hello-p3", "hello-sdk"),
          ("gateway-p2", "hello-sdk"), ("gateway-p3", "hello-p3"), ("gateway-p3-var", "hello-p3"),
          ("gateway-p3", "hello-sdk"), ("bare-p3", "bare-p2"), ("gateway-p2", "bare-p2"),

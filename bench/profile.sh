@@ -85,7 +85,7 @@ us = lambda samples: samples * 1e6 / hz / requests  # µs of CPU per request
 bare = lambda sym: re.sub(r"(::h[0-9a-f]{16})?\+0x[0-9a-f]+$", "", sym)[:100]  # no hash, no offset
 by_dso, by_sym, faults, incl = (collections.Counter() for _ in range(4))
 interest = ["Policy::from_json", "compiled::load", "policy_file::read", "portable_source",
-            "decision::decide", "RequestView::from_headers", "respond::send", "forward::forward",
+            "decision::decide", "RequestView::from_headers", "p2::send", "forward::forward",
             "send_upstream_response", "stream_request_body", "from_list", "entries", "Instant", "stamp"]
 total = 0
 frame = re.compile(r"^\s*[0-9a-f]+ (.*) \((.*)\)$")

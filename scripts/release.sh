@@ -4,6 +4,7 @@
 # It writes into OUT_DIR, which must be empty or absent:
 #   cors-gateway-VERSION.wasm                        the portable component (wasmtime serve, any wasi:http 0.2 host)
 #   cors-gateway-spin-VERSION.wasm                   the Spin build (--features spin)
+#   cors-gateway-p3-VERSION.wasm                     the WASI 0.3 build (--features p3; wasmtime serve, Spin 4)
 #   cors-gateway-VERSION-x86_64-unknown-linux-musl   the CLI, statically linked
 #   spin-fragment.toml                               spin.toml lines that pin the Spin build by URL and digest
 #   SHA256SUMS                                       of all the above
@@ -85,6 +86,10 @@ say "Spin component"
 cargo build --locked --release --quiet -p cors-gateway --target wasm32-wasip2 --features spin
 cp target/wasm32-wasip2/release/cors_gateway.wasm "$out/cors-gateway-spin-$version.wasm"
 
+say "WASI 0.3 component"
+cargo build --locked --release --quiet -p cors-gateway --target wasm32-wasip2 --features p3
+cp target/wasm32-wasip2/release/cors_gateway.wasm "$out/cors-gateway-p3-$version.wasm"
+
 say "CLI, x86_64-unknown-linux-musl"
 cargo build --locked --release --quiet -p cors-gateway-cli --target x86_64-unknown-linux-musl
 cli="$out/cors-gateway-$version-x86_64-unknown-linux-musl"
@@ -136,7 +141,7 @@ cors_admin_token = "{{ cors_admin_token }}"
 EOF
 
 cd "$out"
-sha256sum cors-gateway-"$version".wasm cors-gateway-spin-"$version".wasm \
+sha256sum cors-gateway-"$version".wasm cors-gateway-spin-"$version".wasm cors-gateway-p3-"$version".wasm \
   "cors-gateway-$version-x86_64-unknown-linux-musl" spin-fragment.toml > SHA256SUMS
 say "release $version in $out"
 cat SHA256SUMS

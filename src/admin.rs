@@ -11,10 +11,10 @@
 //! `cors_admin_token`; without that variable the endpoint does not exist.
 
 use crate::log::{log, Req};
-use crate::respond::{self, Head};
+use crate::p2::wasi_http::{IncomingRequest, Method, ResponseOutparam};
+use crate::respond::Head;
 use crate::source::{self, sha256_hex};
 use crate::spin::{record_last_good, store_label, POLICY_KEY, PREVIOUS_KEY};
-use crate::wasi_http::{IncomingRequest, Method, ResponseOutparam};
 use cors_gateway_core::Policy;
 use sha2::{Digest, Sha256};
 use spin_sdk::key_value::Store;
@@ -71,7 +71,7 @@ fn json(
         quoted = format!("\"{sha}\"");
         head = head.header("etag", &quoted);
     }
-    respond::send(req, out, head, format!("{body}\n").as_bytes());
+    crate::p2::send(req, out, head, format!("{body}\n").as_bytes());
 }
 
 fn error(req: &Req, out: ResponseOutparam, status: u16, message: &str) {
@@ -137,7 +137,7 @@ pub fn handle(
         let head = Head::new(401, &[], None)
             .header("www-authenticate", "Bearer realm=\"cors-gateway\"")
             .header("cache-control", "no-store");
-        return respond::send(req, out, head, b"cors-gateway: unauthorized\n");
+        return crate::p2::send(req, out, head, b"cors-gateway: unauthorized\n");
     }
     // Only reached with a store configured (see spin::admin_token).
     let label = store_label().unwrap_or("default");
@@ -164,7 +164,7 @@ pub fn handle(
                     .header("content-type", "application/json")
                     .header("cache-control", "no-store")
                     .header("etag", &format!("\"{}\"", sha256_hex(&bytes)));
-                respond::send(req, out, head, &bytes);
+                crate::p2::send(req, out, head, &bytes);
             }
             None => error(
                 req,
@@ -284,11 +284,11 @@ pub fn handle(
         }
         (POLICY_PATH, _) => {
             let head = Head::new(405, &[], None).header("allow", "GET, HEAD, PUT");
-            respond::send(req, out, head, b"cors-gateway: method not allowed\n");
+            crate::p2::send(req, out, head, b"cors-gateway: method not allowed\n");
         }
         _ => {
             let head = Head::new(405, &[], None).header("allow", "POST");
-            respond::send(req, out, head, b"cors-gateway: method not allowed\n");
+            crate::p2::send(req, out, head, b"cors-gateway: method not allowed\n");
         }
     }
 }

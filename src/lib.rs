@@ -7,10 +7,17 @@
 //! - [`forward`]: outbound HTTP with streamed bodies;
 //! - [`respond`]: answers the gateway writes itself.
 
+#[cfg(all(feature = "p3", feature = "spin"))]
+compile_error!("the WASI 0.3 build (feature p3) has no Spin sources yet: build it without `spin`");
+
 #[cfg(feature = "spin")]
 mod admin;
-mod forward;
+mod http;
 mod log;
+#[cfg(not(feature = "p3"))]
+mod p2;
+#[cfg(feature = "p3")]
+mod p3;
 mod policy_file;
 mod respond;
 pub mod source;
@@ -21,52 +28,28 @@ use cors_gateway_core::headers::{header_block_len, MAX_HEADER_BLOCK_BYTES};
 use cors_gateway_core::path::Target;
 use cors_gateway_core::request_id;
 use cors_gateway_core::{decide, Action, RequestView, HEALTH_PATH};
+use http::{Http, Incoming};
 use log::log;
 use respond::Head;
 
-/// The WASI 0.2 HTTP types, as bound by spin-sdk.
-pub(crate) mod wasi_http {
-    pub use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
-    pub use spin_sdk::wit::wasi::http0_2_0::types::{
-        ErrorCode, Fields, IncomingBody, IncomingRequest, IncomingResponse, Method, OutgoingBody,
-        OutgoingRequest, OutgoingResponse, RequestOptions, ResponseOutparam, Scheme,
-    };
-}
-
-use wasi_http::{IncomingRequest, Method, ResponseOutparam};
-
-// The export only exists on wasm: natively (clippy, `cargo test`) the adapter
-// is type-checked but the WASI export name cannot be linked into a host library.
-#[cfg_attr(target_family = "wasm", spin_sdk::http_component)]
-#[cfg_attr(not(target_family = "wasm"), allow(dead_code))]
-fn handle(request: IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
-    handle_request(request, out.into_inner());
-}
-
-fn method_str(m: &Method) -> &str {
-    match m {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Delete => "DELETE",
-        Method::Connect => "CONNECT",
-        Method::Options => "OPTIONS",
-        Method::Trace => "TRACE",
-        Method::Patch => "PATCH",
-        Method::Other(s) => s,
-    }
-}
-
-fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
-    let method = request.method();
-    let mut headers = request.headers().entries();
+/// One request, from what the binding read of it to its answer (or the
+/// exchange that will make it). The caller finishes the returned `Req`
+/// once the answer is complete.
+// Natively the 0.3 binding's export is not linked, so nothing calls this.
+#[cfg_attr(all(feature = "p3", not(target_family = "wasm")), allow(dead_code))]
+fn handle_request<H: Http>(
+    request: H::Request,
+    out: H::Out,
+    method: H::Method,
+    mut headers: Vec<(String, Vec<u8>)>,
+    path_with_query: Option<String>,
+    authority: Option<String>,
+) -> (log::Req, H::Done) {
     let id = request_id(&mut headers);
-    let path_with_query = request.path_with_query();
     let req = log::Req::new(
         id,
         log::Record {
-            method: method_str(&method).to_string(),
+            method: H::method_name(&method).to_string(),
             path: log::field(path_with_query.as_deref().unwrap_or("").as_bytes()),
             bytes_in: match cors_gateway_core::forwarding::framing(&headers) {
                 Ok(cors_gateway_core::forwarding::Framing::Length(n)) => Some(n),
@@ -75,23 +58,32 @@ fn handle_request(request: IncomingRequest, out: ResponseOutparam) {
             ..Default::default()
         },
     );
-    serve(&req, request, out, method, headers, path_with_query);
-    req.finish();
+    let done = serve::<H>(
+        &req,
+        request,
+        out,
+        method,
+        headers,
+        path_with_query,
+        authority,
+    );
+    (req, done)
 }
 
-fn serve(
+fn serve<H: Http>(
     req: &log::Req,
-    request: IncomingRequest,
-    out: ResponseOutparam,
-    method: Method,
+    request: H::Request,
+    out: H::Out,
+    method: H::Method,
     headers: Vec<(String, Vec<u8>)>,
     path_with_query: Option<String>,
-) {
+    authority: Option<String>,
+) -> H::Done {
     let Some(path_with_query) = path_with_query else {
-        return respond::send(req, out, Head::new(400, &[], None), b"bad request target\n");
+        return H::send(req, out, Head::new(400, &[], None), b"bad request target\n");
     };
     if header_block_len(&headers) > MAX_HEADER_BLOCK_BYTES {
-        return respond::send(
+        return H::send(
             req,
             out,
             Head::new(431, &[], None),
@@ -110,9 +102,7 @@ fn serve(
     #[cfg(feature = "spin")]
     if admin::is_admin_path(path) {
         match spin::admin_token() {
-            Ok(Some(token)) => {
-                return admin::handle(req, request, out, &method, path, &headers, &token)
-            }
+            Ok(Some(token)) => return H::admin(req, request, out, &method, path, &headers, &token),
             Ok(None) => {}
             Err(why) => log!(req, "cors-gateway: ERROR the admin endpoint is off: {why}"),
         }
@@ -145,8 +135,8 @@ fn serve(
         Vec::new()
     };
 
-    if path == HEALTH_PATH && matches!(method, Method::Get | Method::Head) {
-        return health(req, out, &current, &candidate, &consulted);
+    if path == HEALTH_PATH && matches!(H::method_name(&method), "GET" | "HEAD") {
+        return health::<H>(req, out, &current, &candidate, &consulted);
     }
     if log::json() {
         req.with_record(|r| r.sources = Some(sources_json(&consulted)));
@@ -154,7 +144,7 @@ fn serve(
     let current = match current {
         Ok(c) => c,
         Err(u) => {
-            return respond::send(
+            return H::send(
                 req,
                 out,
                 Head::new(503, &[], None).header("retry-after", "5"),
@@ -164,8 +154,7 @@ fn serve(
     };
     let policy = &current.loaded.policy;
     let mut scratch = Vec::new();
-    let authority = request.authority();
-    let mut view = RequestView::from_headers(method_str(&method), path, &headers, &mut scratch);
+    let mut view = RequestView::from_headers(H::method_name(&method), path, &headers, &mut scratch);
     // The host's authority is what the request was addressed to (HTTP/2's
     // `:authority` included); the header is the fallback.
     if let Some(a) = &authority {
@@ -256,38 +245,29 @@ fn serve(
     }
 
     match decision.action {
-        Action::Forward(route) | Action::ReportOnly { route, .. } => {
-            let start = monotonic_ns();
-            forward::forward(
-                req,
-                forward::Incoming {
-                    request,
-                    method: method.clone(),
-                    path,
-                    query: target.query,
-                    headers: &headers,
-                },
-                route,
-                &decision,
-                out,
-            );
-            req.note_upstream_ms(monotonic_ns().saturating_sub(start) / 1_000_000);
-        }
+        Action::Forward(route) | Action::ReportOnly { route, .. } => H::forward(
+            req,
+            Incoming {
+                request,
+                method: &method,
+                path,
+                query: target.query,
+                headers: &headers,
+                authority: authority.as_deref(),
+            },
+            route,
+            &decision,
+            out,
+        ),
         Action::Respond { status, .. } => {
             let cors = respond::decision_headers(&decision);
             let mut head = Head::new(status.as_u16(), &cors, decision.vary);
-            let mut body = match status.as_u16() {
-                204 => String::new(),
-                403 => "cors-gateway: refused by CORS policy\n".into(),
-                404 => "cors-gateway: no route for this path\n".into(),
-                421 => "cors-gateway: this host is not served here\n".into(),
-                _ => "cors-gateway: bad request\n".into(),
-            };
+            let mut body = respond::decision_body(status.as_u16()).to_string();
             if let (true, Some(f)) = (policy.debug, decision.failure) {
                 head = head.header("x-cors-gateway-debug", f.code());
                 body = format!("{body}{f}\n");
             }
-            respond::send(req, out, head, body.as_bytes());
+            H::send(req, out, head, body.as_bytes())
         }
     }
 }
@@ -359,12 +339,15 @@ fn request_id(headers: &mut Vec<(String, Vec<u8>)>) -> String {
     }
 }
 
+// Not called by the WASI 0.3 binding, which has its own clock.
 #[cfg(target_family = "wasm")]
+#[cfg_attr(feature = "p3", allow(dead_code))]
 pub(crate) fn monotonic_ns() -> u64 {
     wasi::clocks::monotonic_clock::now()
 }
 
 #[cfg(not(target_family = "wasm"))]
+#[cfg_attr(feature = "p3", allow(dead_code))]
 pub(crate) fn monotonic_ns() -> u64 {
     0
 }
@@ -432,13 +415,13 @@ fn sources_text(consulted: &[source::Consulted]) -> String {
     }
 }
 
-fn health(
+fn health<H: Http>(
     req: &log::Req,
-    out: ResponseOutparam,
+    out: H::Out,
     current: &Result<source::Current, source::Unavailable>,
     candidate: &source::Candidate,
     consulted: &[source::Consulted],
-) {
+) -> H::Done {
     let sources = sources_json(consulted);
     let load_us: u64 = consulted.iter().map(|c| c.micros).sum();
     let (status, body) = match current {
@@ -495,5 +478,5 @@ fn health(
     let head = Head::new(status, &[], None)
         .header("content-type", "application/json")
         .header("cache-control", "no-store");
-    respond::send(req, out, head, format!("{body}\n").as_bytes());
+    H::send(req, out, head, format!("{body}\n").as_bytes())
 }

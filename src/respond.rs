@@ -1,21 +1,46 @@
-//! Answers the gateway writes itself (preflights, refusals, errors, health).
+//! Answers the gateway writes itself (preflights, refusals, errors, health):
+//! their head and body, the same for both wasi:http bindings (`p2`, `p3`),
+//! which only hand them to the host.
 
 use crate::log::{log, Req};
-use crate::wasi_http::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use cors_gateway_core::Decision;
 
 const INTERNAL_ERROR: &[u8] = b"cors-gateway: internal error\n";
 
-/// Constant headers of the 500 answer (they cannot be refused).
-fn plain_500_fields() -> Fields {
-    let fields = Fields::new();
-    let _ = fields.append("content-type", b"text/plain; charset=utf-8");
-    let _ = fields.append(
-        "content-length",
-        INTERNAL_ERROR.len().to_string().as_bytes(),
-    );
-    let _ = fields.append("cache-control", b"no-store");
-    fields
+/// A complete answer in the binding's fields (`from_list` is its
+/// `fields.from-list`), and the status and body that go with them. Values
+/// come from the policy (validated at load) or are constants, so the host
+/// accepts them; should it refuse one anyway, the answer is a plain 500,
+/// never this one stripped of its CORS headers.
+pub fn in_fields<'b, F, E: std::fmt::Debug>(
+    req: &Req,
+    head: Head<'_>,
+    body: &'b [u8],
+    from_list: impl Fn(&Fields) -> Result<F, E>,
+    empty: impl FnOnce() -> F,
+) -> (F, u16, &'b [u8]) {
+    let (status, headers, body) = assemble(req, head, body);
+    let (fields, status, body) = match from_list(&headers) {
+        Ok(f) => (f, status, body),
+        Err(e) => {
+            log!(req, "cors-gateway: ERROR the host refused the headers of a {status} answer ({e:?}); answering 500");
+            let plain: Fields = vec![
+                ("content-type".into(), b"text/plain; charset=utf-8".to_vec()),
+                (
+                    "content-length".into(),
+                    INTERNAL_ERROR.len().to_string().into_bytes(),
+                ),
+                ("cache-control".into(), b"no-store".to_vec()),
+            ];
+            (
+                from_list(&plain).unwrap_or_else(|_| empty()),
+                500,
+                INTERNAL_ERROR,
+            )
+        }
+    };
+    req.note_status(status);
+    (fields, status, body)
 }
 
 /// The CORS headers a decision sends (none in report-only), without `Vary`
@@ -52,17 +77,19 @@ impl<'a> Head<'a> {
     }
 }
 
-/// The most one `blocking-write-and-flush` may take (WASI 0.2).
-pub const MAX_WRITE_AND_FLUSH: usize = 4096;
-
 /// Statuses that never have a body, so never a `Content-Length` (RFC 9110
 /// §8.6: a server must not send one in a 204).
 fn is_bodyless(status: u16) -> bool {
     status == 204 || status == 304 || (100..200).contains(&status)
 }
 
-/// Sends a complete response with a small body.
-pub fn send(req: &Req, out: ResponseOutparam, head: Head<'_>, body: &[u8]) {
+/// Header fields as the bindings' `fields.from-list` takes them.
+pub type Fields = Vec<(String, Vec<u8>)>;
+
+/// A complete answer as it goes to the host: its status, every header
+/// (`x-request-id`, and the body's type and length where it has one) and
+/// its body.
+fn assemble<'b>(req: &Req, head: Head<'_>, body: &'b [u8]) -> (u16, Fields, &'b [u8]) {
     let status = head.status;
     let mut headers = head.headers;
     headers.push(("x-request-id".into(), req.id().as_bytes().to_vec()));
@@ -73,34 +100,28 @@ pub fn send(req: &Req, out: ResponseOutparam, head: Head<'_>, body: &[u8]) {
     if !is_bodyless(status) {
         headers.push(("content-length".into(), body.len().to_string().into_bytes()));
     }
-    // Values here come from the policy (validated at load) or are constants,
-    // so the host accepts them. Should it refuse one anyway, the answer is a
-    // plain 500, never this response stripped of its CORS headers.
-    let (fields, status, body) = match Fields::from_list(&headers) {
-        Ok(f) => (f, status, body),
-        Err(e) => {
-            log!(req, "cors-gateway: ERROR the host refused the headers of a {status} answer ({e:?}); answering 500");
-            (plain_500_fields(), 500, INTERNAL_ERROR)
-        }
-    };
-    req.note_status(status);
-    let response = OutgoingResponse::new(fields);
-    let _ = response.set_status_code(status);
-    let Ok(out_body) = response.body() else {
-        return;
-    };
-    ResponseOutparam::set(out, Ok(response));
-    // A 204 preflight has no body: opening a stream would be two more host
-    // calls (open, drop) on the hottest path.
-    if !body.is_empty() {
-        if let Ok(stream) = out_body.write() {
-            for chunk in body.chunks(MAX_WRITE_AND_FLUSH) {
-                if stream.blocking_write_and_flush(chunk).is_err() {
-                    return;
-                }
-            }
-            drop(stream);
-        }
+    (status, headers, body)
+}
+
+/// The body of an answer the gateway writes for a decision it carries out
+/// itself (`Action::Respond`), before any debug detail.
+pub fn decision_body(status: u16) -> &'static str {
+    match status {
+        204 => "",
+        403 => "cors-gateway: refused by CORS policy\n",
+        404 => "cors-gateway: no route for this path\n",
+        421 => "cors-gateway: this host is not served here\n",
+        _ => "cors-gateway: bad request\n",
     }
-    let _ = OutgoingBody::finish(out_body, None);
+}
+
+/// The body of an answer the gateway writes when forwarding fails.
+pub fn forward_failure_body(status: u16) -> &'static [u8] {
+    match status {
+        504 => b"upstream timed out\n",
+        400 => b"bad request\n",
+        408 => b"request body timed out\n",
+        413 => b"request body too large\n",
+        _ => b"upstream unavailable\n",
+    }
 }

@@ -201,10 +201,18 @@ fn allowed_hosts_refuses_other_hosts_with_421_before_anything_is_forwarded() {
         assert_eq!(r.status, 421, "{host}");
         assert_eq!(up.count(), 0, "{host}: never forwarded");
     }
+    // wasmtime serve does not tell a WASI 0.3 guest the host (see
+    // testkit::gateway::testing_p3): that build refuses every request here,
+    // never forwards one on a guess.
+    let allowed = if testkit::gateway::testing_p3() {
+        421
+    } else {
+        200
+    };
     let r = gw.get("/secret", &[("host", "api.example.com")]);
-    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.status, allowed, "{}", r.text());
     let r = gw.get("/secret", &[("host", &format!("localhost:{port}"))]);
-    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.status, allowed, "{}", r.text());
     // Probes use the pod's address: health answers whatever the Host.
     let r = gw.get(
         "/.well-known/cors-gateway/health",

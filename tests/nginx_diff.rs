@@ -83,8 +83,16 @@ const MAY_DIFFER: &[(&str, &str, &str)] = &[
 
 const EARLY_FAST_UPLOAD: &str = "an upstream that answers while a fast upload is still arriving and closes its connection: the host's HTTP client sometimes reports the failed write (broken pipe) instead of the answer it had received (502); nginx passes the answer. At a slower pace the answer arrives (tests/forwarding.rs)";
 
+/// The WASI 0.3 build's difference (testkit::gateway::testing_p3): its host
+/// would send a bodyless request as an empty chunked one, so it says
+/// `Content-Length: 0` where nginx (and the 0.2 build) send no framing.
+const P3_ONLY: &str = "upstream content-length";
+
 fn known(case: &str, field: &str) -> bool {
     if MAY_DIFFER.iter().any(|(c, f, _)| *c == case && *f == field) {
+        return true;
+    }
+    if testkit::gateway::testing_p3() && field == P3_ONLY {
         return true;
     }
     KNOWN

@@ -33,7 +33,32 @@ pub fn wasm_embedding(features: &[&str], policy: &str) -> PathBuf {
     build_wasm(features, Some(policy))
 }
 
+/// `CORS_GATEWAY_TEST_BUILD=p3` runs the portable build's suites against the
+/// WASI 0.3 build (feature `p3`) instead; unset or `p2`, the WASI 0.2 one.
+/// Anything else is a setup failure, never a silent fallback.
+fn portable_features() -> &'static [&'static str] {
+    match std::env::var("CORS_GATEWAY_TEST_BUILD").as_deref() {
+        Err(_) | Ok("") | Ok("p2") => &[],
+        Ok("p3") => &["p3"],
+        Ok(other) => panic!("SETUP: CORS_GATEWAY_TEST_BUILD={other:?}: expected p2 or p3"),
+    }
+}
+
+/// Whether this run tests the WASI 0.3 build (`CORS_GATEWAY_TEST_BUILD=p3`),
+/// for the few expectations where its hosts differ. `wasmtime serve`
+/// (48.0.8) gives a 0.3 guest neither the request's authority nor its `Host`
+/// (a forbidden header there), and frames a 0.3 request that has no length
+/// as chunked even when it has no body.
+pub fn testing_p3() -> bool {
+    !portable_features().is_empty()
+}
+
 fn build_wasm(features: &[&str], embed: Option<&str>) -> PathBuf {
+    let features = if features.is_empty() {
+        portable_features()
+    } else {
+        features
+    };
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let features_key = features.join(",");
     let key = format!("{features_key}|{}", embed.unwrap_or(""));

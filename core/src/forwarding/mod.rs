@@ -15,6 +15,28 @@ pub use response::{
 
 use crate::headers::{trim_ows, HOP_BY_HOP};
 
+/// The status the gateway answers when the host could not get a response,
+/// by the case of the host's `wasi:http` `error-code` in its Rust `Debug`
+/// form, payload and all (`ConnectionTimeout` from the WASI 0.2 bindings,
+/// `ErrorCode::ConnectionTimeout` from the 0.3 ones): 504 for a timeout, 502
+/// for every other failure.
+pub fn error_status(code: &str) -> u16 {
+    const TIMEOUTS: [&str; 5] = [
+        "ConnectionTimeout",
+        "ConnectionReadTimeout",
+        "ConnectionWriteTimeout",
+        "HttpResponseTimeout",
+        "DnsTimeout",
+    ];
+    let code = code.strip_prefix("ErrorCode::").unwrap_or(code);
+    let case = code.split(['(', ' ', '{']).next().unwrap_or(code);
+    if TIMEOUTS.contains(&case) {
+        504
+    } else {
+        502
+    }
+}
+
 /// Default of `connect_timeout_ms`, `first_byte_timeout_ms` and
 /// `idle_timeout_ms` when neither they nor `timeout_ms` are set.
 pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
@@ -159,6 +181,27 @@ mod tests {
         assert!(is_hop("x-secret", &conn));
         assert!(is_hop("Transfer-Encoding", &[]));
         assert!(!is_hop("x-other", &conn));
+    }
+
+    #[test]
+    fn host_errors_map_to_504_for_timeouts_else_502() {
+        // The cases of wasi:http's error-code as Rust's Debug prints them.
+        for timeout in ["ConnectionTimeout", "DnsTimeout", "HttpResponseTimeout"] {
+            assert_eq!(error_status(timeout), 504, "{timeout}");
+        }
+        assert_eq!(error_status("ConnectionReadTimeout"), 504);
+        assert_eq!(error_status("ConnectionWriteTimeout"), 504);
+        assert_eq!(error_status("ConnectionRefused"), 502);
+        assert_eq!(
+            error_status("DnsError(DnsErrorPayload { rcode: None, info-code: None })"),
+            502
+        );
+        assert_eq!(error_status("HttpRequestBodySize(Some(5))"), 502);
+        assert_eq!(error_status("InternalError(Some(\"timeout\"))"), 502);
+        assert_eq!(error_status(""), 502);
+        // The WASI 0.3 bindings name the enum.
+        assert_eq!(error_status("ErrorCode::ConnectionTimeout"), 504);
+        assert_eq!(error_status("ErrorCode::ConnectionRefused"), 502);
     }
 }
 

@@ -5,26 +5,19 @@
 
 mod pump;
 
+use super::wasi_http::{
+    outgoing_handler, ErrorCode, Fields, Method, OutgoingRequest, RequestOptions, ResponseOutparam,
+    Scheme,
+};
+use super::P2;
+use crate::http::Incoming;
 use crate::log::{log, Req};
 use crate::respond::{self, Head};
-use crate::wasi_http::{
-    outgoing_handler, ErrorCode, Fields, IncomingRequest, Method, OutgoingRequest, RequestOptions,
-    ResponseOutparam, Scheme,
-};
 use cors_gateway_core::decision::{upstream_path, Decision};
 use cors_gateway_core::forwarding::{self, Framing, Peer};
 use cors_gateway_core::policy::UpstreamScheme;
 use cors_gateway_core::Route;
 use pump::{Clock, Exchange, Outcome, Pipe};
-
-pub struct Incoming<'a> {
-    pub request: IncomingRequest,
-    pub method: Method,
-    /// The normalised path the route was chosen by, and the query.
-    pub path: &'a str,
-    pub query: &'a str,
-    pub headers: &'a [(String, Vec<u8>)],
-}
 
 /// How an answer the gateway writes itself (not the upstream's) is sent.
 pub(crate) struct Answer<'d> {
@@ -42,11 +35,11 @@ impl Answer<'_> {
             self.route.name
         );
         let cors = respond::decision_headers(self.decision);
-        respond::send(
+        super::send(
             self.req,
             out,
             Head::new(status, &cors, self.decision.sent_vary()),
-            reason_body(status),
+            respond::forward_failure_body(status),
         );
     }
 }
@@ -67,7 +60,7 @@ fn client_ip(headers: &[(String, Vec<u8>)]) -> Option<std::net::IpAddr> {
 /// Forwards the request and streams the answer back with `decision`'s headers.
 pub fn forward(
     req: &Req,
-    incoming: Incoming<'_>,
+    incoming: Incoming<'_, P2>,
     route: &Route,
     decision: &Decision<'_>,
     out: ResponseOutparam,
@@ -111,10 +104,9 @@ pub fn forward(
         },
     };
 
-    let authority = incoming.request.authority();
     let peer = Peer {
         client_ip: client_ip(incoming.headers),
-        host: authority.as_deref(),
+        host: incoming.authority,
         proto: match incoming.request.scheme() {
             Some(Scheme::Https) => "https",
             _ => "http",
@@ -133,7 +125,7 @@ pub fn forward(
     // A new outgoing request is a GET (WASI 0.2's constructor): one host
     // call less for the commonest request.
     let is_get = matches!(incoming.method, Method::Get);
-    if (!is_get && request.set_method(&incoming.method).is_err())
+    if (!is_get && request.set_method(incoming.method).is_err())
         || request.set_scheme(Some(&scheme)).is_err()
         || request
             .set_authority(Some(&route.upstream.authority))
@@ -195,27 +187,10 @@ pub(crate) fn ms_to_ns(ms: u32) -> u64 {
     u64::from(ms) * 1_000_000
 }
 
-/// 504 for timeouts, 502 for every other failure to get a response.
+/// The status for a failure to get a response, and the host's reason.
 pub(crate) fn classify(code: &ErrorCode) -> (u16, String) {
-    let status = match code {
-        ErrorCode::ConnectionTimeout
-        | ErrorCode::ConnectionReadTimeout
-        | ErrorCode::ConnectionWriteTimeout
-        | ErrorCode::HttpResponseTimeout
-        | ErrorCode::DnsTimeout => 504,
-        _ => 502,
-    };
-    (status, format!("{code:?}"))
-}
-
-fn reason_body(status: u16) -> &'static [u8] {
-    match status {
-        504 => b"upstream timed out\n",
-        400 => b"bad request\n",
-        408 => b"request body timed out\n",
-        413 => b"request body too large\n",
-        _ => b"upstream unavailable\n",
-    }
+    let reason = format!("{code:?}");
+    (forwarding::error_status(&reason), reason)
 }
 
 impl Outcome {

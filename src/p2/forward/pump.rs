@@ -7,10 +7,10 @@
 
 use super::{classify, ms_to_ns, Answer};
 use crate::log::log;
-use crate::respond;
-use crate::wasi_http::{
+use crate::p2::wasi_http::{
     Fields, IncomingBody, IncomingResponse, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
+use crate::respond;
 use cors_gateway_core::forwarding::merge_vary;
 use cors_gateway_core::forwarding::{self, ForwardOptions, Framing};
 use cors_gateway_core::headers::{header_block_len, MAX_HEADER_BLOCK_BYTES};
@@ -197,7 +197,7 @@ impl Pipe {
                 return Step::Blocked(Dir::Out);
             }
             let rest = self.buf.len() - self.off;
-            if rest <= respond::MAX_WRITE_AND_FLUSH && permit >= rest as u64 {
+            if rest <= crate::p2::MAX_WRITE_AND_FLUSH && permit >= rest as u64 {
                 // One host call where write + flush are two; it cannot block
                 // long, the stream has room for all of it.
                 if let Err(e) = out.blocking_write_and_flush(&self.buf[self.off..]) {
@@ -295,7 +295,7 @@ impl Upload {
         }
         match OutgoingBody::finish(upstream, trailers) {
             Ok(()) => Ok(()),
-            Err(crate::wasi_http::ErrorCode::HttpRequestBodySize(_)) => Err(Outcome::Status(
+            Err(crate::p2::wasi_http::ErrorCode::HttpRequestBodySize(_)) => Err(Outcome::Status(
                 400,
                 "request body does not match its Content-Length".into(),
             )),
