@@ -199,8 +199,11 @@ pub fn line(req: &Req, args: fmt::Arguments<'_>) {
             id,
         );
     }
-    // A safe token (checked or made), so it cannot forge a line.
-    let _ = writeln!(std::io::stderr().lock(), "{args} request_id={id}");
+    // A safe token (checked or made), so it cannot forge a line. One write
+    // per line, as for JSON: `writeln!` on unbuffered stderr would write
+    // each piece, and the host interleaves other instances' pieces.
+    let text = format!("{args} request_id={id}\n");
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// `log!(req, "...", args)`: one line on stderr for the request `req` (a

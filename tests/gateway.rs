@@ -647,3 +647,62 @@ fn head_and_bodyless_answers_pass_through() {
         );
     }
 }
+
+#[test]
+fn log_lines_stay_whole_when_requests_run_at_once() {
+    // wasmtime serve labels and passes on each write of an instance's stderr
+    // as it comes; a line written in pieces interleaves with other
+    // instances' lines. Each access line must arrive as one. (Seen failing
+    // with `writeln!` on stderr: pieces of two lines mixed in one.)
+    let up = Upstream::start();
+    let gw = Gateway::builder()
+        .policy(policy(&up.url()))
+        .env("CORS_GATEWAY_ACCESS_LOG", "1")
+        .start();
+    let (threads, each) = (8, 25);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let gw = &gw;
+            s.spawn(move || {
+                for i in 0..each {
+                    let r = gw.get(&format!("/api/t{t}/r{i}"), &[("origin", APP)]);
+                    assert_eq!(r.status, 200);
+                }
+            });
+        }
+    });
+    let want = threads * each;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let logs = loop {
+        let logs = gw.logs();
+        let n = logs.matches("cors-gateway: access GET").count();
+        if n >= want || std::time::Instant::now() > deadline {
+            break logs;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let access: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("cors-gateway: access"))
+        .collect();
+    assert_eq!(access.len(), want, "{logs}");
+    for line in access {
+        // `stderr [N] :: cors-gateway: access GET "/api/tT/rI" … request_id=<32 hex>`.
+        // The host writes its label apart from the line, so a label may land
+        // on a neighbour's line: only the line itself is the gateway's.
+        let mut text = line;
+        while let Some(rest) = text
+            .strip_prefix("stderr [")
+            .and_then(|r| r.split_once("] :: "))
+        {
+            text = rest.1;
+        }
+        let id = text.rsplit_once(" request_id=").map(|(_, id)| id);
+        assert!(
+            text.starts_with("cors-gateway: access GET \"/api/t")
+                && text.matches("cors-gateway:").count() == 1
+                && id.is_some_and(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())),
+            "a broken line: {line:?}"
+        );
+    }
+}
