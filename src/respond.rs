@@ -3,6 +3,8 @@
 //! which only hand them to the host.
 
 use crate::log::{log, Req};
+use cors_gateway_core::forwarding::{self, ForwardOptions, Framing};
+use cors_gateway_core::headers::{header_block_len, MAX_HEADER_BLOCK_BYTES};
 use cors_gateway_core::Decision;
 
 const INTERNAL_ERROR: &[u8] = b"cors-gateway: internal error\n";
@@ -124,4 +126,44 @@ pub fn forward_failure_body(status: u16) -> &'static [u8] {
         413 => b"request body too large\n",
         _ => b"upstream unavailable\n",
     }
+}
+
+/// The head the client gets for an upstream's response, and its framing:
+/// the upstream's headers by the core's rule, the request id, the
+/// decision's CORS headers and the merged `Vary` (report-only leaves the
+/// upstream's as it is). Records the upstream's status and length on `req`.
+/// `Err` is the reason for a 502: a header block over the limit.
+pub fn relayed_head(
+    req: &Req,
+    upstream: &Fields,
+    status: u16,
+    opts: &ForwardOptions,
+    report_only: bool,
+    cors: &[(&'static str, &[u8])],
+    sent_vary: Option<&str>,
+) -> Result<(Fields, Framing), String> {
+    if header_block_len(upstream) > MAX_HEADER_BLOCK_BYTES {
+        return Err(format!(
+            "more than {MAX_HEADER_BLOCK_BYTES} bytes of response headers"
+        ));
+    }
+    let vary_lines: Vec<&[u8]> = upstream
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("vary"))
+        .map(|(_, v)| v.as_slice())
+        .collect();
+    let mut headers = forwarding::response_headers(upstream, status, opts, report_only);
+    headers.push(("x-request-id".into(), req.id().as_bytes().to_vec()));
+    headers.extend(cors.iter().map(|(n, v)| (n.to_string(), v.to_vec())));
+    let merged = forwarding::merge_vary(&vary_lines, sent_vary);
+    if let Some(vary) = merged.filter(|_| !report_only) {
+        headers.push(("vary".into(), vary.into_bytes()));
+    }
+    let framing = forwarding::framing(upstream).unwrap_or(Framing::Unknown);
+    let length = match framing {
+        Framing::Length(n) => Some(n),
+        Framing::Unknown => None,
+    };
+    req.note_upstream(status, length);
+    Ok((headers, framing))
 }

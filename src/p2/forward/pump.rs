@@ -11,9 +11,7 @@ use crate::p2::wasi_http::{
     Fields, IncomingBody, IncomingResponse, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 use crate::respond;
-use cors_gateway_core::forwarding::merge_vary;
-use cors_gateway_core::forwarding::{self, ForwardOptions, Framing};
-use cors_gateway_core::headers::{header_block_len, MAX_HEADER_BLOCK_BYTES};
+use cors_gateway_core::forwarding::{self, ForwardOptions};
 use spin_sdk::wit::wasi::http0_2_0::types::{FutureIncomingResponse, FutureTrailers};
 use wasi::clocks::monotonic_clock;
 use wasi::io::poll::{poll, Pollable};
@@ -618,43 +616,24 @@ impl Exchange<'_> {
     ) -> Result<Option<Download>, ()> {
         let route = self.answer.route;
         let decision = self.answer.decision;
-        let cors = respond::decision_headers(decision);
         let upstream_headers = response.headers().entries();
-        if header_block_len(&upstream_headers) > MAX_HEADER_BLOCK_BYTES {
-            self.answer.send(
-                out,
-                502,
-                &format!("more than {MAX_HEADER_BLOCK_BYTES} bytes of response headers"),
-            );
-            return Err(());
-        }
         let status = response.status();
-        let vary_lines: Vec<&[u8]> = upstream_headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("vary"))
-            .map(|(_, v)| v.as_slice())
-            .collect();
-        let mut headers = forwarding::response_headers(
+        let relayed = respond::relayed_head(
+            self.answer.req,
             &upstream_headers,
             status,
             &route.forward,
             decision.is_report_only(),
+            &respond::decision_headers(decision),
+            decision.sent_vary(),
         );
-        headers.push((
-            "x-request-id".into(),
-            self.answer.req.id().as_bytes().to_vec(),
-        ));
-        headers.extend(cors.iter().map(|(n, v)| (n.to_string(), v.to_vec())));
-        // Report-only leaves the upstream's `Vary` as it is.
-        let merged = merge_vary(&vary_lines, decision.sent_vary());
-        if let Some(vary) = merged.filter(|_| !decision.is_report_only()) {
-            headers.push(("vary".into(), vary.into_bytes()));
-        }
-        let length = match forwarding::framing(&upstream_headers) {
-            Ok(Framing::Length(n)) => Some(n),
-            _ => None,
+        let (headers, framing) = match relayed {
+            Ok(head) => head,
+            Err(reason) => {
+                self.answer.send(out, 502, &reason);
+                return Err(());
+            }
         };
-        self.answer.req.note_upstream(status, length);
         let Ok(fields) = Fields::from_list(&headers) else {
             self.answer
                 .send(out, 502, "response headers that cannot be relayed");
@@ -671,9 +650,7 @@ impl Exchange<'_> {
             ResponseOutparam::set(out, Ok(outgoing));
             return Ok(None);
         }
-        let chunked = forwarding::may_have_trailers(
-            forwarding::framing(&upstream_headers).unwrap_or(Framing::Unknown),
-        );
+        let chunked = forwarding::may_have_trailers(framing);
         let (Ok(client), Ok(upstream)) = (outgoing.body(), response.consume()) else {
             self.answer.send(out, 502, "response body unavailable");
             return Err(());

@@ -16,7 +16,6 @@ use crate::respond::{self, Head};
 use body::{read, Clock, Download, Read, TrailersResult, Upload, UploadEnd};
 use cors_gateway_core::decision::{upstream_path, Decision};
 use cors_gateway_core::forwarding::{self, ForwardOptions, Framing, Peer};
-use cors_gateway_core::headers::{header_block_len, MAX_HEADER_BLOCK_BYTES};
 use cors_gateway_core::policy::UpstreamScheme;
 use cors_gateway_core::Route;
 use std::cell::Cell;
@@ -345,34 +344,22 @@ impl Exchange {
     /// Sends the upstream's response head; the download, when it has a body.
     fn start_response(&self, req: &Req, upstream: Response, clock: Clock) -> Done {
         let upstream_headers = upstream.get_headers().copy_all();
-        if header_block_len(&upstream_headers) > MAX_HEADER_BLOCK_BYTES {
-            return Done::Answer(self.answer(
-                req,
-                502,
-                &format!("more than {MAX_HEADER_BLOCK_BYTES} bytes of response headers"),
-            ));
-        }
         let status = upstream.get_status_code();
-        let vary_lines: Vec<&[u8]> = upstream_headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("vary"))
-            .map(|(_, v)| v.as_slice())
-            .collect();
-        let mut headers =
-            forwarding::response_headers(&upstream_headers, status, &self.opts, self.transparent);
-        headers.push(("x-request-id".into(), req.id().as_bytes().to_vec()));
-        headers.extend(self.cors.iter().map(|(n, v)| (n.to_string(), v.clone())));
-        // Report-only leaves the upstream's `Vary` as it is.
-        let merged = forwarding::merge_vary(&vary_lines, self.vary.as_deref());
-        if let Some(vary) = merged.filter(|_| !self.transparent) {
-            headers.push(("vary".into(), vary.into_bytes()));
-        }
-        let framing = forwarding::framing(&upstream_headers).unwrap_or(Framing::Unknown);
-        let length = match framing {
-            Framing::Length(n) => Some(n),
-            Framing::Unknown => None,
+        let cors: Vec<(&'static str, &[u8])> =
+            self.cors.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        let relayed = respond::relayed_head(
+            req,
+            &upstream_headers,
+            status,
+            &self.opts,
+            self.transparent,
+            &cors,
+            self.vary.as_deref(),
+        );
+        let (headers, framing) = match relayed {
+            Ok(head) => head,
+            Err(reason) => return Done::Answer(self.answer(req, 502, &reason)),
         };
-        req.note_upstream(status, length);
         let Ok(fields) = Fields::from_list(&headers) else {
             return Done::Answer(self.answer(req, 502, "response headers that cannot be relayed"));
         };
