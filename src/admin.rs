@@ -10,21 +10,24 @@
 //! Every call needs `Authorization: Bearer <token>`, the secret Spin variable
 //! `cors_admin_token`; without that variable the endpoint does not exist.
 
+//!
+//! The endpoint is binding-free: [`wants_body`] tells the binding whether to
+//! read the request body (an authorized `PUT` only, so an unauthenticated
+//! client never makes the gateway read a megabyte), and [`answer`] decides
+//! with that body and returns the answer for the binding to send.
+
 use crate::log::{log, Req};
-use crate::p2::wasi_http::{IncomingRequest, Method, ResponseOutparam};
 use crate::respond::Head;
 use crate::source::{self, sha256_hex};
-use crate::spin::{record_last_good, store_label, POLICY_KEY, PREVIOUS_KEY};
+use crate::spin::{open_store, record_last_good, store_label, POLICY_KEY, PREVIOUS_KEY};
 use cors_gateway_core::Policy;
 use sha2::{Digest, Sha256};
-use spin_sdk::key_value::Store;
 use subtle::ConstantTimeEq;
-use wasi::io::streams::StreamError;
 
 pub const POLICY_PATH: &str = "/.well-known/cors-gateway/policy";
 pub const ROLLBACK_PATH: &str = "/.well-known/cors-gateway/policy/rollback";
 /// Larger documents are refused (413) before they are parsed.
-const MAX_POLICY_BYTES: usize = 1 << 20;
+pub const MAX_POLICY_BYTES: usize = 1 << 20;
 
 pub fn is_admin_path(path: &str) -> bool {
     path == POLICY_PATH || path == ROLLBACK_PATH
@@ -56,13 +59,10 @@ fn authorized(headers: &Headers, token: &str) -> bool {
     a.as_slice().ct_eq(b.as_slice()).into()
 }
 
-fn json(
-    req: &Req,
-    out: ResponseOutparam,
-    status: u16,
-    etag: Option<&str>,
-    body: serde_json::Value,
-) {
+/// An answer of the endpoint: its head and body.
+pub type Answer = (Head<'static>, Vec<u8>);
+
+fn json(status: u16, etag: Option<&str>, body: serde_json::Value) -> Answer {
     let mut head = Head::new(status, &[], None)
         .header("content-type", "application/json")
         .header("cache-control", "no-store");
@@ -71,31 +71,23 @@ fn json(
         quoted = format!("\"{sha}\"");
         head = head.header("etag", &quoted);
     }
-    crate::p2::send(req, out, head, format!("{body}\n").as_bytes());
+    (head, format!("{body}\n").into_bytes())
 }
 
-fn error(req: &Req, out: ResponseOutparam, status: u16, message: &str) {
-    json(
-        req,
-        out,
-        status,
-        None,
-        serde_json::json!({ "error": message }),
-    );
+fn error(status: u16, message: &str) -> Answer {
+    json(status, None, serde_json::json!({ "error": message }))
 }
 
 /// 412: the If-Match header does not name the stored version.
-fn precondition_failed(req: &Req, out: ResponseOutparam, stored_sha: Option<&str>) {
+fn precondition_failed(stored_sha: Option<&str>) -> Answer {
     json(
-        req,
-        out,
         412,
         stored_sha,
         serde_json::json!({
             "error": "If-Match does not name the stored policy; GET it and retry",
             "sha256": stored_sha,
         }),
-    );
+    )
 }
 
 /// Whether `If-Match` (if any) names `current` (the stored version's SHA-256).
@@ -120,15 +112,23 @@ fn if_match_ok(headers: &Headers, current: Option<&str>) -> bool {
         })
 }
 
-pub fn handle(
+/// Whether the binding must read the request body before [`answer`]: an
+/// authorized `PUT` of the policy, nothing else.
+pub fn wants_body(method: &str, path: &str, headers: &Headers, token: &str) -> bool {
+    method == "PUT" && path == POLICY_PATH && authorized(headers, token)
+}
+
+/// The endpoint's answer. `body` is the request body the binding read (at
+/// most [`MAX_POLICY_BYTES`], else `Err(413)`; `Err(400)` when unreadable)
+/// where [`wants_body`] asked for it, `None` otherwise.
+pub fn answer(
     req: &Req,
-    request: IncomingRequest,
-    out: ResponseOutparam,
-    method: &Method,
+    method: &str,
     path: &str,
     headers: &Headers,
     token: &str,
-) {
+    body: Option<Result<Vec<u8>, u16>>,
+) -> Answer {
     if !authorized(headers, token) {
         log!(
             req,
@@ -137,49 +137,44 @@ pub fn handle(
         let head = Head::new(401, &[], None)
             .header("www-authenticate", "Bearer realm=\"cors-gateway\"")
             .header("cache-control", "no-store");
-        return crate::p2::send(req, out, head, b"cors-gateway: unauthorized\n");
+        return (head, b"cors-gateway: unauthorized\n".to_vec());
     }
     // Only reached with a store configured (see spin::admin_token).
     let label = store_label().unwrap_or("default");
-    let store = match Store::open(label) {
-        Ok(s) => s,
-        Err(e) => {
+    let store = match open_store() {
+        Ok(Some(s)) => s,
+        Ok(None) => {
             return error(
-                req,
-                out,
                 503,
-                &format!("cannot open key-value store {label:?}: {e:?}"),
+                &format!("cannot open key-value store {label:?}: it is not granted to this component (key_value_stores in spin.toml)"),
             )
         }
+        Err(e) => return error(503, &e),
     };
     let stored = match store.get(POLICY_KEY) {
         Ok(v) => v,
-        Err(e) => return error(req, out, 503, &format!("cannot read {POLICY_KEY}: {e:?}")),
+        Err(e) => return error(503, &format!("cannot read {POLICY_KEY}: {e:?}")),
     };
     let stored_sha = stored.as_deref().map(sha256_hex);
     match (path, method) {
-        (POLICY_PATH, Method::Get | Method::Head) => match stored {
+        (POLICY_PATH, "GET" | "HEAD") => match stored {
             Some(bytes) => {
                 let head = Head::new(200, &[], None)
                     .header("content-type", "application/json")
                     .header("cache-control", "no-store")
                     .header("etag", &format!("\"{}\"", sha256_hex(&bytes)));
-                crate::p2::send(req, out, head, &bytes);
+                (head, bytes)
             }
             None => error(
-                req,
-                out,
                 404,
                 "no policy is stored in the key-value store (the gateway serves a lower-precedence source)",
             ),
         },
-        (POLICY_PATH, Method::Put) => {
-            let body = match read_body(request) {
+        (POLICY_PATH, "PUT") => {
+            let body = match body.unwrap_or(Err(400)) {
                 Ok(b) => b,
                 Err(status) => {
                     return error(
-                        req,
-                        out,
                         status,
                         if status == 413 {
                             "policy document too large"
@@ -191,7 +186,7 @@ pub fn handle(
             };
             let text = match std::str::from_utf8(&body) {
                 Ok(t) => t,
-                Err(e) => return error(req, out, 400, &format!("invalid policy: not UTF-8: {e}")),
+                Err(e) => return error(400, &format!("invalid policy: not UTF-8: {e}")),
             };
             if let Err(errors) = Policy::from_json(text) {
                 let list: Vec<_> = errors
@@ -207,15 +202,13 @@ pub fn handle(
                     })
                     .collect();
                 return json(
-                    req,
-                    out,
                     400,
                     stored_sha.as_deref(),
                     serde_json::json!({ "error": format!("invalid policy: {errors}"), "errors": list }),
                 );
             }
             if !if_match_ok(headers, stored_sha.as_deref()) {
-                return precondition_failed(req, out, stored_sha.as_deref());
+                return precondition_failed(stored_sha.as_deref());
             }
             let new_sha = sha256_hex(&body);
             // Keep the replaced version for rollback (not when re-sending the same one,
@@ -223,14 +216,14 @@ pub fn handle(
             let previous = match &stored {
                 Some(old) if stored_sha.as_deref() != Some(new_sha.as_str()) => {
                     if let Err(e) = store.set(PREVIOUS_KEY, old) {
-                        return error(req, out, 503, &format!("cannot keep the previous version: {e:?}"));
+                        return error(503, &format!("cannot keep the previous version: {e:?}"));
                     }
                     stored_sha.clone()
                 }
                 _ => None,
             };
             if let Err(e) = store.set(POLICY_KEY, &body) {
-                return error(req, out, 503, &format!("cannot store the policy: {e:?}"));
+                return error(503, &format!("cannot store the policy: {e:?}"));
             }
             // Validated: it is the last good version even before a request uses it.
             record_last_good(req, &store, &new_sha, &format!("kv:{label}/{POLICY_KEY}"), &body);
@@ -240,32 +233,30 @@ pub fn handle(
                 previous.as_deref().unwrap_or("-")
             );
             json(
-                req,
-                out,
                 if stored.is_some() { 200 } else { 201 },
                 Some(&new_sha),
                 serde_json::json!({ "sha256": new_sha, "previous_sha256": previous }),
-            );
+            )
         }
-        (ROLLBACK_PATH, Method::Post) => {
+        (ROLLBACK_PATH, "POST") => {
             if !if_match_ok(headers, stored_sha.as_deref()) {
-                return precondition_failed(req, out, stored_sha.as_deref());
+                return precondition_failed(stored_sha.as_deref());
             }
             let previous = match store.get(PREVIOUS_KEY) {
                 Ok(Some(p)) => std::sync::Arc::new(p),
-                Ok(None) => return error(req, out, 409, "no previous version to roll back to"),
-                Err(e) => return error(req, out, 503, &format!("cannot read {PREVIOUS_KEY}: {e:?}")),
+                Ok(None) => return error(409, "no previous version to roll back to"),
+                Err(e) => return error(503, &format!("cannot read {PREVIOUS_KEY}: {e:?}")),
             };
             // It validated when it was stored; a store edited by hand may differ.
             if let Err(e) = source::parse(&previous) {
-                return error(req, out, 409, &format!("previous version is invalid: {e}"));
+                return error(409, &format!("previous version is invalid: {e}"));
             }
             let swapped = store.set(POLICY_KEY, &previous).and_then(|()| match &stored {
                 Some(old) => store.set(PREVIOUS_KEY, old),
                 None => store.delete(PREVIOUS_KEY),
             });
             if let Err(e) = swapped {
-                return error(req, out, 503, &format!("cannot roll back: {e:?}"));
+                return error(503, &format!("cannot roll back: {e:?}"));
             }
             let sha = sha256_hex(&previous);
             record_last_good(req, &store, &sha, &format!("kv:{label}/{POLICY_KEY}"), &previous);
@@ -275,42 +266,18 @@ pub fn handle(
                 stored_sha.as_deref().unwrap_or("-")
             );
             json(
-                req,
-                out,
                 200,
                 Some(&sha),
                 serde_json::json!({ "sha256": sha, "previous_sha256": stored_sha }),
-            );
+            )
         }
         (POLICY_PATH, _) => {
             let head = Head::new(405, &[], None).header("allow", "GET, HEAD, PUT");
-            crate::p2::send(req, out, head, b"cors-gateway: method not allowed\n");
+            (head, b"cors-gateway: method not allowed\n".to_vec())
         }
         _ => {
             let head = Head::new(405, &[], None).header("allow", "POST");
-            crate::p2::send(req, out, head, b"cors-gateway: method not allowed\n");
+            (head, b"cors-gateway: method not allowed\n".to_vec())
         }
     }
-}
-
-/// The whole request body, at most [`MAX_POLICY_BYTES`]; `Err(status)` otherwise.
-fn read_body(request: IncomingRequest) -> Result<Vec<u8>, u16> {
-    let body = request.consume().map_err(|()| 400u16)?;
-    let stream = body.stream().map_err(|()| 400u16)?;
-    let mut out = Vec::new();
-    let result = loop {
-        match stream.blocking_read(64 * 1024) {
-            Ok(chunk) => {
-                out.extend_from_slice(&chunk);
-                if out.len() > MAX_POLICY_BYTES {
-                    break Err(413);
-                }
-            }
-            Err(StreamError::Closed) => break Ok(out),
-            Err(StreamError::LastOperationFailed(_)) => break Err(400),
-        }
-    };
-    drop(stream);
-    drop(body);
-    result
 }

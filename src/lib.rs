@@ -7,9 +7,6 @@
 //! - [`forward`]: outbound HTTP with streamed bodies;
 //! - [`respond`]: answers the gateway writes itself.
 
-#[cfg(all(feature = "p3", feature = "spin"))]
-compile_error!("the WASI 0.3 build (feature p3) has no Spin sources yet: build it without `spin`");
-
 #[cfg(feature = "spin")]
 mod admin;
 mod http;
@@ -117,7 +114,7 @@ fn serve<H: Http>(
     #[cfg(feature = "spin")]
     let (current, candidate) = {
         let (store, raw) = spin::source(req);
-        let store = store.as_ref().ok().and_then(Option::as_ref);
+        let store = store.as_ref().ok().and_then(|s| s.as_deref());
         let current = source::current_with(req, raw, &spin::KvKeeper(store));
         (
             current,

@@ -34,6 +34,8 @@ use crate::log::{log, Req};
 use crate::source::{self, Keeper, Loaded, RawSource};
 use spin_sdk::key_value::{Error as KvError, Store};
 use spin_sdk::variables;
+use std::cell::OnceCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// The policy in force.
@@ -54,22 +56,34 @@ pub fn store_label() -> Option<&'static str> {
     source::env().kv_store.as_deref()
 }
 
-/// Opens the store; `None` when no store is configured (no host call) or the
-/// component was not granted it (the key-value source is then simply not
-/// configured).
-pub fn open_store() -> Result<Option<Store>, String> {
+thread_local! {
+    /// The store, opened once per instance: a reused instance (the WASI 0.3
+    /// build) then pays one host call per request for the policy, not two.
+    /// `Some(None)`: not granted, which is fixed for the app's lifetime.
+    static STORE: OnceCell<Option<Rc<Store>>> = const { OnceCell::new() };
+}
+
+/// Opens the store (once per instance); `None` when no store is configured
+/// (no host call) or the component was not granted it (the key-value source
+/// is then simply not configured). A failure to open is not kept: the next
+/// request tries again.
+pub fn open_store() -> Result<Option<Rc<Store>>, String> {
     let Some(label) = store_label() else {
         return Ok(None);
     };
-    match Store::open(label) {
-        Ok(s) => Ok(Some(s)),
-        Err(KvError::NoSuchStore | KvError::AccessDenied) => Ok(None),
-        Err(e) => Err(format!("cannot open key-value store {label:?}: {e:?}")),
+    if let Some(open) = STORE.with(|s| s.get().cloned()) {
+        return Ok(open);
     }
+    let open = match Store::open(label) {
+        Ok(s) => Some(Rc::new(s)),
+        Err(KvError::NoSuchStore | KvError::AccessDenied) => None,
+        Err(e) => return Err(format!("cannot open key-value store {label:?}: {e:?}")),
+    };
+    Ok(STORE.with(|s| s.get_or_init(|| open).clone()))
 }
 
 /// The raw policy from the highest-precedence configured source.
-pub fn source(req: &Req) -> (Result<Option<Store>, String>, RawSource) {
+pub fn source(req: &Req) -> (Result<Option<Rc<Store>>, String>, RawSource) {
     let start = source::timer(req);
     let store = open_store();
     let raw = match &store {

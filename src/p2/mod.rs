@@ -94,8 +94,36 @@ impl Http for P2 {
         headers: &[(String, Vec<u8>)],
         token: &str,
     ) {
-        admin::handle(req, request, out, method, path, headers, token)
+        let method = Self::method_name(method);
+        let body = admin::wants_body(method, path, headers, token).then(|| read_body(request));
+        let (head, body) = admin::answer(req, method, path, headers, token, body);
+        send(req, out, head, &body)
     }
+}
+
+/// The whole request body, at most [`admin::MAX_POLICY_BYTES`]; `Err(status)`
+/// otherwise (the admin endpoint's `PUT`).
+#[cfg(feature = "spin")]
+fn read_body(request: IncomingRequest) -> Result<Vec<u8>, u16> {
+    use wasi::io::streams::StreamError;
+    let body = request.consume().map_err(|()| 400u16)?;
+    let stream = body.stream().map_err(|()| 400u16)?;
+    let mut out = Vec::new();
+    let result = loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => {
+                out.extend_from_slice(&chunk);
+                if out.len() > admin::MAX_POLICY_BYTES {
+                    break Err(413);
+                }
+            }
+            Err(StreamError::Closed) => break Ok(out),
+            Err(StreamError::LastOperationFailed(_)) => break Err(400),
+        }
+    };
+    drop(stream);
+    drop(body);
+    result
 }
 
 /// The most one `blocking-write-and-flush` may take (WASI 0.2).

@@ -10,6 +10,8 @@
 // type-checked and nothing calls it.
 #![cfg_attr(not(target_family = "wasm"), allow(dead_code))]
 
+#[cfg(feature = "spin")]
+mod admin;
 mod forward;
 mod task;
 
@@ -40,6 +42,12 @@ impl wasip3::exports::http::handler::Guest for Gateway {
                 response
             }
             Reply::Forward(exchange) => exchange.run(req).await,
+            #[cfg(feature = "spin")]
+            Reply::Admin(call) => {
+                let response = call.run(&req).await;
+                req.finish();
+                response
+            }
         })
     }
 }
@@ -50,6 +58,9 @@ pub(crate) enum Reply {
     Ready(Response),
     /// An exchange with the upstream, which makes the answer.
     Forward(Box<forward::Exchange>),
+    /// A call of the admin endpoint (Spin build), which may read the body.
+    #[cfg(feature = "spin")]
+    Admin(Box<admin::Call>),
 }
 
 pub(crate) struct P3;
@@ -87,6 +98,25 @@ impl Http for P3 {
         _: (),
     ) -> Reply {
         forward::prepare(req, incoming, route, decision)
+    }
+
+    #[cfg(feature = "spin")]
+    fn admin(
+        _: &Req,
+        request: Request,
+        _: (),
+        method: &Method,
+        path: &str,
+        headers: &[(String, Vec<u8>)],
+        token: &str,
+    ) -> Reply {
+        Reply::Admin(Box::new(admin::Call::new(
+            request,
+            Self::method_name(method),
+            path,
+            headers,
+            token,
+        )))
     }
 }
 
