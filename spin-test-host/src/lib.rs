@@ -1,34 +1,37 @@
-//! A minimal Spin-like host, for testing the gateway's Spin build where the
-//! Spin CLI cannot be installed.
+//! A minimal Spin-like host, for testing the gateway's builds where the Spin
+//! CLI cannot be installed.
 //!
-//! It runs the component on the `wasmtime` crates the way Spin does: a fresh
-//! instance per request, WASI and `wasi:http` (outbound requests really go
-//! out), and Spin's `fermyon:spin/key-value@2.0.0` and `variables@2.0.0`
-//! interfaces (vendored in `wit/`) backed by in-memory state that a test
-//! changes between requests.
+//! It runs a component on the `wasmtime` crates the way Spin does, in the
+//! world the component exports:
+//! - WASI 0.2 (`wasi:http/incoming-handler@0.2.0`, [`p2`]): a fresh instance
+//!   per request;
+//! - WASI 0.3 (`wasi:http/handler@0.3.0`, [`p3`]): one instance reused across
+//!   requests, as Spin 4 and `wasmtime serve` do.
+//!
+//! Either way the component gets WASI 0.2 and 0.3, `wasi:http` 0.2 and 0.3
+//! (outbound requests really go out), and Spin's
+//! `fermyon:spin/key-value@2.0.0` and `variables@2.0.0` ([`spin`]) backed by
+//! in-memory state that a test changes between requests.
+
+mod p2;
+mod p3;
+mod spin;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "wit",
-        world: "fermyon:spin/test-host",
-        with: { "fermyon:spin/key-value.store": super::OpenStore },
-    });
-}
-
-use bindings::fermyon::spin::{key_value, variables};
+pub use spin::OpenStore;
 
 /// The state a test changes between requests.
 #[derive(Default)]
@@ -44,7 +47,8 @@ pub struct SpinState {
     /// Header names the host refuses in every `wasi:http` field set (as a
     /// host with a stricter forbidden-header list would).
     pub forbidden_headers: Vec<String>,
-    /// The guest's stderr is a closed stream: every write fails.
+    /// The guest's stderr is a closed stream: every write fails. Read when an
+    /// instance starts (every request for a 0.2 component).
     pub stderr_closed: bool,
     /// Every Spin host call the guest made, in order (`kv.open default`,
     /// `kv.get cors-gateway/policy`, `variables.get cors_policy`, ...): what a
@@ -53,21 +57,20 @@ pub struct SpinState {
 }
 
 /// Hooks that refuse the test's forbidden headers besides wasmtime's own.
-#[derive(Default)]
+/// They read [`SpinState::forbidden_headers`] at each use, so that a change
+/// applies to the next request of a reused instance too.
 struct Hooks {
-    forbidden: Vec<hyper::header::HeaderName>,
+    spin: Arc<Mutex<SpinState>>,
 }
 
 impl wasmtime_wasi_http::WasiHttpHooks for Hooks {
     fn is_forbidden_header(&mut self, name: &hyper::header::HeaderName) -> bool {
-        self.forbidden.contains(name)
-            || wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name)
+        wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name)
+            || lock(&self.spin)
+                .forbidden_headers
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(name.as_str()))
     }
-}
-
-/// A store opened by the guest.
-pub struct OpenStore {
-    label: String,
 }
 
 struct State {
@@ -101,101 +104,6 @@ fn lock(m: &Mutex<SpinState>) -> MutexGuard<'_, SpinState> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl State {
-    fn with_store<R>(
-        &mut self,
-        op: String,
-        handle: &Resource<OpenStore>,
-        f: impl FnOnce(&mut HashMap<String, Vec<u8>>) -> R,
-    ) -> Result<R, key_value::Error> {
-        let label = self
-            .table
-            .get(handle)
-            .map_err(|e| key_value::Error::Other(e.to_string()))?
-            .label
-            .clone();
-        let mut spin = lock(&self.spin);
-        spin.calls.push(format!("kv.{op}"));
-        if let Some(reason) = &spin.kv_failure {
-            return Err(key_value::Error::Other(reason.clone()));
-        }
-        spin.stores
-            .get_mut(&label)
-            .map(f)
-            .ok_or(key_value::Error::NoSuchStore)
-    }
-}
-
-impl key_value::Host for State {}
-
-impl key_value::HostStore for State {
-    fn open(&mut self, label: String) -> Result<Resource<OpenStore>, key_value::Error> {
-        let mut spin = lock(&self.spin);
-        spin.calls.push(format!("kv.open {label}"));
-        if !spin.stores.contains_key(&label) {
-            // Spin answers this for a store the component was not granted.
-            return Err(key_value::Error::AccessDenied);
-        }
-        drop(spin);
-        self.table
-            .push(OpenStore { label })
-            .map_err(|e| key_value::Error::Other(e.to_string()))
-    }
-
-    fn get(
-        &mut self,
-        store: Resource<OpenStore>,
-        key: String,
-    ) -> Result<Option<Vec<u8>>, key_value::Error> {
-        self.with_store(format!("get {key}"), &store, |s| s.get(&key).cloned())
-    }
-
-    fn set(
-        &mut self,
-        store: Resource<OpenStore>,
-        key: String,
-        value: Vec<u8>,
-    ) -> Result<(), key_value::Error> {
-        self.with_store(format!("set {key}"), &store, |s| {
-            s.insert(key, value);
-        })
-    }
-
-    fn delete(&mut self, store: Resource<OpenStore>, key: String) -> Result<(), key_value::Error> {
-        self.with_store(format!("delete {key}"), &store, |s| {
-            s.remove(&key);
-        })
-    }
-
-    fn exists(
-        &mut self,
-        store: Resource<OpenStore>,
-        key: String,
-    ) -> Result<bool, key_value::Error> {
-        self.with_store(format!("exists {key}"), &store, |s| s.contains_key(&key))
-    }
-
-    fn get_keys(&mut self, store: Resource<OpenStore>) -> Result<Vec<String>, key_value::Error> {
-        self.with_store("get-keys".into(), &store, |s| s.keys().cloned().collect())
-    }
-
-    fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
-        self.table.delete(store)?;
-        Ok(())
-    }
-}
-
-impl variables::Host for State {
-    fn get(&mut self, name: String) -> Result<String, variables::Error> {
-        let mut spin = lock(&self.spin);
-        spin.calls.push(format!("variables.get {name}"));
-        spin.variables
-            .get(&name)
-            .cloned()
-            .ok_or(variables::Error::Undefined(name))
-    }
-}
-
 /// A response as the client saw it.
 #[derive(Debug)]
 pub struct Response {
@@ -226,49 +134,86 @@ impl Response {
 pub use serde_json as serde_json_value;
 
 /// The host: a compiled component, its Spin state, env and mounted folder.
+///
+/// `SpinHost` is `Sync`: requests sent from several threads at once to a 0.3
+/// component share its current instance and run concurrently in it (each is a
+/// task of its own); to a 0.2 component each gets a fresh instance.
 pub struct SpinHost {
-    pre: ProxyPre<State>,
+    guest: Guest,
     rt: tokio::runtime::Runtime,
     pub spin: Arc<Mutex<SpinState>>,
     env: Vec<(String, String)>,
     mount: Option<PathBuf>,
     stderr: MemoryOutputPipe,
+    instances: AtomicUsize,
+}
+
+/// A linked component, by the world it exports.
+#[derive(Clone)]
+enum Linked {
+    P2(ProxyPre<State>),
+    P3(ServicePre<State>),
+}
+
+enum Guest {
+    P2(ProxyPre<State>),
+    P3(p3::Reused),
 }
 
 impl SpinHost {
-    /// Compiles `wasm` (a Spin build of the gateway) and links it.
+    /// Compiles `wasm` (a build of the gateway) and links it, as a WASI 0.2
+    /// or 0.3 component by the `wasi:http` handler it exports.
     /// The compiled component is shared by every host of the process
-    /// (compiling it takes seconds; the state of each host is its own).
+    /// (compiling it takes seconds; the state of each host is its own, and so
+    /// are its instances).
     pub fn new(wasm: &Path) -> anyhow::Result<SpinHost> {
-        static COMPILED: OnceLock<Mutex<HashMap<PathBuf, ProxyPre<State>>>> = OnceLock::new();
+        static COMPILED: OnceLock<Mutex<HashMap<PathBuf, Linked>>> = OnceLock::new();
         let mut compiled = COMPILED
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let pre = match compiled.get(wasm) {
-            Some(pre) => pre.clone(),
+        let linked = match compiled.get(wasm) {
+            Some(linked) => linked.clone(),
             None => {
-                let pre = Self::compile(wasm)?;
-                compiled.insert(wasm.to_path_buf(), pre.clone());
-                pre
+                let linked = Self::compile(wasm)?;
+                compiled.insert(wasm.to_path_buf(), linked.clone());
+                linked
             }
         };
         drop(compiled);
-        Self::with_pre(pre)
+        Self::with_guest(match linked {
+            Linked::P2(pre) => Guest::P2(pre),
+            Linked::P3(pre) => Guest::P3(p3::Reused::new(pre)),
+        })
     }
 
-    fn compile(wasm: &Path) -> anyhow::Result<ProxyPre<State>> {
-        let engine = Engine::new(&Config::new())?;
+    fn compile(wasm: &Path) -> anyhow::Result<Linked> {
+        let mut config = Config::new();
+        // The 0.3 ABI: async exports, streams and futures.
+        config.wasm_component_model_async(true);
+        let engine = Engine::new(&config)?;
         let component = Component::from_file(&engine, wasm)?;
         let mut linker: Linker<State> = Linker::new(&engine);
+        // A 0.3 component still imports 0.2 interfaces for what its bindings
+        // do not name (files, stderr): both versions are linked.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        key_value::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
-        variables::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
-        Ok(ProxyPre::new(linker.instantiate_pre(&component)?)?)
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+        spin::add_to_linker(&mut linker)?;
+        let p3 = component
+            .component_type()
+            .exports(&engine)
+            .any(|(name, _)| name.starts_with("wasi:http/handler@0.3"));
+        let pre = linker.instantiate_pre(&component)?;
+        Ok(if p3 {
+            Linked::P3(ServicePre::new(pre)?)
+        } else {
+            Linked::P2(ProxyPre::new(pre)?)
+        })
     }
 
-    fn with_pre(pre: ProxyPre<State>) -> anyhow::Result<SpinHost> {
+    fn with_guest(guest: Guest) -> anyhow::Result<SpinHost> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -281,23 +226,47 @@ impl SpinHost {
             spin.variables.insert(name.into(), String::new());
         }
         Ok(SpinHost {
-            pre,
+            guest,
             rt,
             spin: Arc::new(Mutex::new(spin)),
             env: Vec::new(),
             mount: None,
             stderr: MemoryOutputPipe::new(16 << 20),
+            instances: AtomicUsize::new(0),
         })
     }
 
-    /// Sets a guest environment variable for the following requests.
+    /// Sets a guest environment variable (replacing an earlier value). Like
+    /// on a real host, an instance's environment is fixed when it starts: it
+    /// applies to the next new instance (for a 0.3 component, see
+    /// [`SpinHost::new_instance`]; a 0.2 one gets one per request).
     pub fn env(&mut self, k: &str, v: &str) {
+        self.env.retain(|(name, _)| name != k);
         self.env.push((k.into(), v.into()));
     }
 
-    /// Mounts a host folder at `/policies` (spin.toml's `files`).
+    /// Mounts a host folder at `/policies` (spin.toml's `files`), from the
+    /// next new instance on, as [`SpinHost::env`]. The files themselves can
+    /// change at any time.
     pub fn mount_policies(&mut self, dir: &Path) {
         self.mount = Some(dir.to_path_buf());
+    }
+
+    /// How many instances were started so far: one per request for a 0.2
+    /// component, one per [`SpinHost::new_instance`] (and trap) for a 0.3 one.
+    pub fn instances(&self) -> usize {
+        self.instances.load(Ordering::SeqCst)
+    }
+
+    /// Retires the current instance of a 0.3 component, as Spin and
+    /// `wasmtime serve` retire instances: the next request starts a new one
+    /// (with the current [`SpinHost::env`] and mount). Requests still in
+    /// flight finish on the old one. No effect for a 0.2 component, whose
+    /// every request starts a new instance anyway.
+    pub fn new_instance(&self) {
+        if let Guest::P3(reused) = &self.guest {
+            reused.retire();
+        }
     }
 
     pub fn state(&self) -> MutexGuard<'_, SpinState> {
@@ -332,12 +301,13 @@ impl SpinHost {
         Ok((r, std::mem::take(&mut self.state().calls)))
     }
 
-    /// Everything the guest wrote to stderr so far.
+    /// Everything the guest wrote to stderr so far (every instance).
     pub fn logs(&self) -> String {
         String::from_utf8_lossy(&self.stderr.contents()).into_owned()
     }
 
-    /// Sends one request through `wasi:http/incoming-handler` of a fresh instance.
+    /// Sends one request through the component's `wasi:http` handler: of a
+    /// fresh instance (0.2), or of the current one (0.3).
     pub fn request(
         &self,
         method: &str,
@@ -352,18 +322,17 @@ impl SpinHost {
             req = req.header(*n, *v);
         }
         let req = req.body(Full::new(Bytes::copy_from_slice(body)))?;
+        match &self.guest {
+            Guest::P2(pre) => p2::request(self, pre, req),
+            Guest::P3(reused) => reused.request(self, req),
+        }
+    }
 
+    /// The store of a new instance: the environment, mount and stderr as
+    /// they are now. Counted in [`SpinHost::instances`].
+    fn new_store(&self, engine: &Engine) -> anyhow::Result<Store<State>> {
         let mut wasi = WasiCtxBuilder::new();
-        let (forbidden, stderr_closed) = {
-            let s = self.state();
-            let names = s
-                .forbidden_headers
-                .iter()
-                .filter_map(|n| hyper::header::HeaderName::from_bytes(n.as_bytes()).ok())
-                .collect::<Vec<_>>();
-            (names, s.stderr_closed)
-        };
-        if stderr_closed {
+        if self.state().stderr_closed {
             wasi.stderr(wasmtime_wasi::p2::pipe::ClosedOutputStream);
         } else {
             wasi.stderr(self.stderr.clone());
@@ -374,72 +343,49 @@ impl SpinHost {
         if let Some(dir) = &self.mount {
             wasi.preopened_dir(dir, "/policies", FsPerms::ReadOnly)?;
         }
-        let mut store = Store::new(
-            self.pre.engine(),
+        self.instances.fetch_add(1, Ordering::SeqCst);
+        Ok(Store::new(
+            engine,
             State {
                 wasi: wasi.build(),
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
                 spin: self.spin.clone(),
-                hooks: Hooks { forbidden },
+                hooks: Hooks {
+                    spin: self.spin.clone(),
+                },
             },
-        );
-        let pre = self.pre.clone();
-        self.rt.block_on(async move {
-            let (sender, receiver) = tokio::sync::oneshot::channel();
-            let req = store
-                .data_mut()
-                .http()
-                .new_incoming_request(Scheme::Http, req)?;
-            let out = store.data_mut().http().new_response_outparam(sender)?;
-            let task = tokio::spawn(async move {
-                let proxy = pre.instantiate_async(&mut store).await?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, req, out)
-                    .await
-            });
-            let response = match receiver.await {
-                Ok(Ok(resp)) => resp,
-                Ok(Err(code)) => anyhow::bail!("guest answered with error code {code:?}"),
-                Err(_) => {
-                    let why = match task.await {
-                        Ok(Ok(())) => "returned without a response".to_string(),
-                        Ok(Err(e)) => format!("trapped: {e:?}"),
-                        Err(e) => format!("task failed: {e}"),
-                    };
-                    anyhow::bail!("guest never set a response: {why}")
-                }
-            };
-            let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(|e| anyhow::anyhow!("response body: {e:?}"))?
-                .to_bytes()
-                .to_vec();
-            // The guest may still be logging after the body ended.
-            match task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => anyhow::bail!("guest trapped after responding: {e:?}"),
-                Err(e) => anyhow::bail!("guest task failed: {e}"),
-            }
-            Ok(Response {
-                status: parts.status.as_u16(),
-                headers: parts
-                    .headers
-                    .iter()
-                    .map(|(n, v)| {
-                        (
-                            n.as_str().to_string(),
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect(),
-                body,
-            })
-        })
+        ))
     }
+}
+
+/// The response as the client sees it, its body read to the end.
+async fn into_response<B>(response: hyper::Response<B>) -> anyhow::Result<Response>
+where
+    B: hyper::body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("response body: {e:?}"))?
+        .to_bytes()
+        .to_vec();
+    Ok(Response {
+        status: parts.status.as_u16(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+    })
 }
 
 /// The names of the interfaces a component imports.
