@@ -390,7 +390,10 @@ where
 
 /// The names of the interfaces a component imports.
 pub fn import_names(wasm: &Path) -> anyhow::Result<Vec<String>> {
-    let engine = Engine::new(&Config::new())?;
+    let mut config = Config::new();
+    // A 0.3 component does not load without it.
+    config.wasm_component_model_async(true);
+    let engine = Engine::new(&config)?;
     let component = Component::from_file(&engine, wasm)?;
     Ok(component
         .component_type()

@@ -17,7 +17,7 @@ const PLACEHOLDER: &str = "change-me-to-a-long-random-token";
 
 fn host() -> SpinHost {
     static WASM: OnceLock<std::path::PathBuf> = OnceLock::new();
-    let wasm = WASM.get_or_init(|| testkit::wasm(&["spin"]));
+    let wasm = WASM.get_or_init(|| testkit::wasm(testkit::spin_features()));
     let mut h = SpinHost::new(wasm).expect("the Spin build links in the test host");
     // The key-value source on, as the admin endpoint needs (spin.toml's
     // commented `key_value_stores` + `CORS_POLICY_KV_STORE` lines), and the

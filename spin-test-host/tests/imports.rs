@@ -1,5 +1,6 @@
 //! The portable build must run on any WASI 0.2 HTTP host: it imports no Spin
-//! interface. The Spin build imports exactly the Spin interfaces it uses.
+//! interface. The Spin builds (WASI 0.2 and 0.3) import exactly the Spin
+//! interfaces they use.
 
 use spin_test_host::import_names;
 
@@ -20,7 +21,22 @@ fn portable_build_imports_no_spin_interface() {
 
 #[test]
 fn spin_build_imports_only_key_value_and_variables() {
-    let imports = import_names(&testkit::wasm(&["spin"])).expect("Spin component loads");
+    spin_imports(&["spin"]);
+}
+
+#[test]
+fn the_wasi_03_spin_build_imports_the_same_spin_interfaces_and_the_03_client() {
+    let imports = spin_imports(&["spin", "p3"]);
+    assert!(
+        imports.iter().any(|n| n == "wasi:http/client@0.3.0"),
+        "{imports:?}"
+    );
+}
+
+/// Checks that the build with `features` imports exactly key-value and
+/// variables of Spin's interfaces; returns all its imports.
+fn spin_imports(features: &[&str]) -> Vec<String> {
+    let imports = import_names(&testkit::wasm(features)).expect("Spin component loads");
     let mut spin: Vec<_> = imports
         .iter()
         .filter(|n| spin_specific(n))
@@ -35,4 +51,5 @@ fn spin_build_imports_only_key_value_and_variables() {
         ],
         "all imports: {imports:?}"
     );
+    imports
 }

@@ -32,7 +32,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// One compiled host per process is enough: each `SpinHost` gets fresh state.
 fn host() -> SpinHost {
     static WASM: OnceLock<std::path::PathBuf> = OnceLock::new();
-    let wasm = WASM.get_or_init(|| testkit::wasm(&["spin"]));
+    let wasm = WASM.get_or_init(|| testkit::wasm(testkit::spin_features()));
     SpinHost::new(wasm).expect("the Spin build links in the test host")
 }
 
@@ -82,7 +82,16 @@ fn with_policy_dir(h: &mut SpinHost, doc: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("policy.json"), doc).expect("write policy");
     h.mount_policies(dir.path());
+    h.new_instance();
     dir
+}
+
+/// Changes the component's environment (spin.toml's `environment`): on Spin a
+/// redeploy, so the next request has a new instance (a 0.3 one is otherwise
+/// reused, with the environment it started with).
+fn redeploy(h: &mut SpinHost, name: &str, value: &str) {
+    h.env(name, value);
+    h.new_instance();
 }
 
 #[test]
@@ -93,7 +102,11 @@ fn precedence_is_kv_then_variable_then_env_then_file_and_updates_apply_on_the_ne
     assert_eq!(allowed(&h), "https://d.example");
     assert_eq!(health(&h)["policy"]["source"], "file:/policies/policy.json");
 
-    h.env("CORS_POLICY", &policy(&up.url(), "https://c.example"));
+    redeploy(
+        &mut h,
+        "CORS_POLICY",
+        &policy(&up.url(), "https://c.example"),
+    );
     assert_eq!(allowed(&h), "https://c.example");
 
     h.set_variable("cors_policy", &policy(&up.url(), "https://b.example"));
@@ -158,6 +171,21 @@ fn last_known_good_survives_a_broken_kv_entry_across_fresh_instances() {
     assert_eq!(allowed(&h), "https://b.example");
     assert_eq!(health(&h)["status"], "ok");
     h.state().kv_failure = Some("redis: connection refused".into());
+    if testkit::gateway::testing_p3() {
+        // A reused instance still holds the last good version it served.
+        let j = health(&h);
+        assert_eq!(j["status"], "degraded", "{j}");
+        assert_eq!(j["policy"]["sha256"], sha256_hex(newer.as_bytes()), "{j}");
+        assert!(
+            j["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("redis: connection refused")),
+            "{j}"
+        );
+        assert_eq!(allowed(&h), "https://b.example");
+        h.new_instance();
+    }
+    // A fresh instance has only the store, which is down.
     let r = h.request("GET", HEALTH, &[], b"").unwrap();
     assert_eq!(
         r.status, 503,
@@ -384,7 +412,7 @@ fn the_candidate_comes_from_the_store_or_a_variable_when_enabled() {
     // Not enabled: the Spin candidate sources are not consulted.
     assert_eq!(health(&h)["candidate"], Value::Null);
 
-    h.env("CORS_POLICY_CANDIDATE_SPIN", "1");
+    redeploy(&mut h, "CORS_POLICY_CANDIDATE_SPIN", "1");
     let c = &health(&h)["candidate"];
     assert_eq!(c["source"], "kv:default/cors-gateway/policy-candidate");
     assert_eq!(c["sha256"], sha256_hex(from_kv.as_bytes()).as_str());
@@ -436,23 +464,29 @@ fn a_store_the_environment_does_not_name_is_never_opened_and_the_variable_is_one
         .unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(calls, ["variables.get cors_policy"]);
-    // Named in the environment, the store comes first again (three calls for a
-    // policy it holds: open, get, the last-known-good check).
+    // Named in the environment, the store comes first again. A fresh instance
+    // (the 0.2 build) makes three calls for a policy it holds: open, get, the
+    // last-known-good check; a reused one (the 0.3 build) has the store open
+    // and this version on record, and makes one.
     let mut h = h;
-    h.env("CORS_POLICY_KV_STORE", "default");
+    redeploy(&mut h, "CORS_POLICY_KV_STORE", "default");
     assert_eq!(allowed(&h), "https://a.example"); // records it as last-known-good
     let (r, calls) = h
         .calls_of("GET", "/api/x", &[("origin", "https://a.example")])
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(
-        calls,
-        [
-            "kv.open default",
-            "kv.get cors-gateway/policy",
-            "kv.get cors-gateway/last-good.meta"
-        ]
-    );
+    if testkit::gateway::testing_p3() {
+        assert_eq!(calls, ["kv.get cors-gateway/policy"]);
+    } else {
+        assert_eq!(
+            calls,
+            [
+                "kv.open default",
+                "kv.get cors-gateway/policy",
+                "kv.get cors-gateway/last-good.meta"
+            ]
+        );
+    }
 }
 
 #[test]
@@ -492,7 +526,7 @@ fn the_variable_is_read_only_when_the_environment_names_it_and_health_warns_of_a
         "{w}"
     );
     // Named, it takes precedence on the next request, one host call each.
-    h.env("CORS_POLICY_VARIABLE", "cors_policy");
+    redeploy(&mut h, "CORS_POLICY_VARIABLE", "cors_policy");
     assert_eq!(allowed(&h), "https://b.example");
     let (_, calls) = h
         .calls_of("GET", "/api/x", &[("origin", "https://b.example")])
@@ -508,7 +542,7 @@ fn a_named_variable_the_component_does_not_declare_is_an_error_not_a_fall_throug
     let up = Upstream::start();
     let mut h = host();
     let _dir = with_policy_dir(&mut h, &policy(&up.url(), "https://d.example"));
-    h.env("CORS_POLICY_VARIABLE", "cors_polcy"); // a typo
+    redeploy(&mut h, "CORS_POLICY_VARIABLE", "cors_polcy"); // a typo
     let r = h
         .request("GET", "/api/x", &[("origin", "https://d.example")], b"")
         .unwrap();
@@ -529,7 +563,7 @@ fn health_and_the_access_log_name_each_source_consulted_and_its_cost() {
     let up = Upstream::start();
     let mut h = kv_host();
     let _dir = with_policy_dir(&mut h, &policy(&up.url(), "https://d.example"));
-    h.env("CORS_GATEWAY_ACCESS_LOG", "1");
+    redeploy(&mut h, "CORS_GATEWAY_ACCESS_LOG", "1");
     let j = health(&h);
     let sources: Vec<(String, String)> = j["sources"]
         .as_array()
@@ -560,10 +594,32 @@ fn health_and_the_access_log_name_each_source_consulted_and_its_cost() {
     let logs = h.logs();
     assert!(
         logs.contains("sources=kv:default/cors-gateway/policy=empty/")
-            && logs.contains("variable:cors_policy=empty/")
-            && logs.contains("kv:default/cors-gateway/last-good.meta=kept/"),
+            && logs.contains("variable:cors_policy=empty/"),
         "{logs}"
     );
+    let access: Vec<&str> = logs.lines().filter(|l| l.contains(" access ")).collect();
+    assert!(!access.is_empty(), "{logs}");
+    if testkit::gateway::testing_p3() {
+        // The instance that served health is reused: the policy was parsed and
+        // recorded then, and the requests after it only read the sources.
+        for line in &access {
+            assert!(
+                line.contains("file:/policies/policy.json=found/")
+                    && !line.contains("=parsed/")
+                    && !line.contains("last-good.meta"),
+                "{line}"
+            );
+        }
+    } else {
+        // A fresh instance per request parses and checks the record each time.
+        for line in &access {
+            assert!(
+                line.contains("file:/policies/policy.json=parsed/")
+                    && line.contains("kv:default/cors-gateway/last-good.meta=kept/"),
+                "{line}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -594,7 +650,10 @@ fn the_admin_endpoint_is_off_without_the_kv_source_and_health_says_why() {
 fn embedded_host() -> SpinHost {
     static WASM: OnceLock<std::path::PathBuf> = OnceLock::new();
     let wasm = WASM.get_or_init(|| {
-        testkit::wasm_embedding(&["spin"], "spin-test-host/tests/embedded-policy.json")
+        testkit::wasm_embedding(
+            testkit::spin_features(),
+            "spin-test-host/tests/embedded-policy.json",
+        )
     });
     SpinHost::new(wasm).expect("the Spin build links in the test host")
 }
@@ -626,16 +685,20 @@ fn an_embedded_policy_needs_no_file_and_yields_to_every_other_source() {
 
     // CORS_POLICY_FILE set: that file is read (spin up --direct-mounts edits).
     let _dir = with_policy_dir(&mut h, &policy(&up.url(), "https://d.example"));
-    h.env("CORS_POLICY_FILE", "/policies/policy.json");
+    redeploy(&mut h, "CORS_POLICY_FILE", "/policies/policy.json");
     assert_eq!(allowed(&h), "https://d.example");
     let mut h = embedded_host();
     // The environment, the variable and the store rank above it as before.
-    h.env("CORS_POLICY", &policy(&up.url(), "https://c.example"));
+    redeploy(
+        &mut h,
+        "CORS_POLICY",
+        &policy(&up.url(), "https://c.example"),
+    );
     assert_eq!(allowed(&h), "https://c.example");
     h.set_variable("cors_policy", &policy(&up.url(), "https://b.example"));
-    h.env("CORS_POLICY_VARIABLE", "cors_policy");
+    redeploy(&mut h, "CORS_POLICY_VARIABLE", "cors_policy");
     assert_eq!(allowed(&h), "https://b.example");
-    h.env("CORS_POLICY_KV_STORE", "default");
+    redeploy(&mut h, "CORS_POLICY_KV_STORE", "default");
     h.kv_set(KV_KEY, policy(&up.url(), "https://a.example").as_bytes());
     assert_eq!(allowed(&h), "https://a.example");
 }

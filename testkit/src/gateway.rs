@@ -44,6 +44,17 @@ fn portable_features() -> &'static [&'static str] {
     }
 }
 
+/// The Spin build's features for this run: `spin`, or with
+/// `CORS_GATEWAY_TEST_BUILD=p3` the WASI 0.3 Spin build (`spin,p3`), whose
+/// instance the test host reuses as Spin 4 does.
+pub fn spin_features() -> &'static [&'static str] {
+    if testing_p3() {
+        &["spin", "p3"]
+    } else {
+        &["spin"]
+    }
+}
+
 /// Whether this run tests the WASI 0.3 build (`CORS_GATEWAY_TEST_BUILD=p3`),
 /// for the few expectations where its hosts differ. `wasmtime serve`
 /// (48.0.8) gives a 0.3 guest neither the request's authority nor its `Host`

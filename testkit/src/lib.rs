@@ -11,7 +11,7 @@ pub mod snapshot;
 pub mod upstream;
 
 pub use client::Response;
-pub use gateway::{cli_bin, wasm, wasm_embedding, wasmtime_bin, Gateway};
+pub use gateway::{cli_bin, spin_features, wasm, wasm_embedding, wasmtime_bin, Gateway};
 pub use upstream::{GarbageServer, Seen, Upstream};
 
 /// Re-exported so tests drive concurrency with the same runtime.
