@@ -5,6 +5,7 @@
 #   cors-gateway-VERSION.wasm                        the portable component (wasmtime serve, any wasi:http 0.2 host)
 #   cors-gateway-spin-VERSION.wasm                   the Spin build (--features spin)
 #   cors-gateway-p3-VERSION.wasm                     the WASI 0.3 build (--features p3; wasmtime serve, Spin 4)
+#   cors-gateway-spin-p3-VERSION.wasm                the WASI 0.3 Spin build (--features spin,p3; Spin 4)
 #   cors-gateway-VERSION-x86_64-unknown-linux-musl   the CLI, statically linked
 #   spin-fragment.toml                               spin.toml lines that pin the Spin build by URL and digest
 #   SHA256SUMS                                       of all the above
@@ -90,6 +91,10 @@ say "WASI 0.3 component"
 cargo build --locked --release --quiet -p cors-gateway --target wasm32-wasip2 --features p3
 cp target/wasm32-wasip2/release/cors_gateway.wasm "$out/cors-gateway-p3-$version.wasm"
 
+say "WASI 0.3 Spin component"
+cargo build --locked --release --quiet -p cors-gateway --target wasm32-wasip2 --features spin,p3
+cp target/wasm32-wasip2/release/cors_gateway.wasm "$out/cors-gateway-spin-p3-$version.wasm"
+
 say "CLI, x86_64-unknown-linux-musl"
 cargo build --locked --release --quiet -p cors-gateway-cli --target x86_64-unknown-linux-musl
 cli="$out/cors-gateway-$version-x86_64-unknown-linux-musl"
@@ -142,6 +147,7 @@ EOF
 
 cd "$out"
 sha256sum cors-gateway-"$version".wasm cors-gateway-spin-"$version".wasm cors-gateway-p3-"$version".wasm \
+  cors-gateway-spin-p3-"$version".wasm \
   "cors-gateway-$version-x86_64-unknown-linux-musl" spin-fragment.toml > SHA256SUMS
 say "release $version in $out"
 cat SHA256SUMS

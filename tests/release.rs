@@ -104,12 +104,14 @@ fn two_release_builds_of_one_commit_are_identical_and_pin_the_spin_build() {
     let portable = format!("cors-gateway-{version}.wasm");
     let spin = format!("cors-gateway-spin-{version}.wasm");
     let p3 = format!("cors-gateway-p3-{version}.wasm");
+    let spin_p3 = format!("cors-gateway-spin-p3-{version}.wasm");
     let cli = format!("cors-gateway-{version}-x86_64-unknown-linux-musl");
     let names: Vec<&str> = sums_a.keys().map(String::as_str).collect();
     let mut want = vec![
         portable.as_str(),
         spin.as_str(),
         p3.as_str(),
+        spin_p3.as_str(),
         cli.as_str(),
         "spin-fragment.toml",
     ];
@@ -123,12 +125,13 @@ fn two_release_builds_of_one_commit_are_identical_and_pin_the_spin_build() {
         assert_eq!(&sha256_file(&a.join(name)), digest, "SHA256SUMS for {name}");
     }
 
-    // Both are components (the component binary's preamble: version 0xd,
-    // layer 1), and only the Spin build imports Spin's interfaces.
+    // All are components (the component binary's preamble: version 0xd,
+    // layer 1), and only the Spin builds import Spin's interfaces.
     let portable_bytes = std::fs::read(a.join(&portable)).unwrap();
     let spin_bytes = std::fs::read(a.join(&spin)).unwrap();
     let p3_bytes = std::fs::read(a.join(&p3)).unwrap();
-    for bytes in [&portable_bytes, &spin_bytes, &p3_bytes] {
+    let spin_p3_bytes = std::fs::read(a.join(&spin_p3)).unwrap();
+    for bytes in [&portable_bytes, &spin_bytes, &p3_bytes, &spin_p3_bytes] {
         assert_eq!(&bytes[..8], b"\0asm\x0d\x00\x01\x00");
     }
     // The 0.3 build exports the 0.3 handler; the others the 0.2 one.
@@ -138,12 +141,16 @@ fn two_release_builds_of_one_commit_are_identical_and_pin_the_spin_build() {
     assert!(!contains(&portable_bytes, b"key-value@"));
     assert!(!contains(&p3_bytes, b"key-value@"));
     assert!(contains(&spin_bytes, b"key-value@"));
+    // The WASI 0.3 Spin build: the 0.3 handler and Spin's interfaces.
+    assert!(contains(&spin_p3_bytes, b"wasi:http/handler@0.3"));
+    assert!(!contains(&spin_p3_bytes, b"wasi:http/incoming-handler@0.2"));
+    assert!(contains(&spin_p3_bytes, b"key-value@"));
     // No build path of the machine that built it. Two builds here share
     // cargo's home, so only this catches a missing remap of it (checked: the
     // builds without any remapping were still identical to each other and
     // failed here on registry paths under $HOME).
     let home = std::env::var("HOME").unwrap_or_default();
-    for bytes in [&portable_bytes, &spin_bytes, &p3_bytes] {
+    for bytes in [&portable_bytes, &spin_bytes, &p3_bytes, &spin_p3_bytes] {
         assert!(!contains(bytes, b"/tmp/"));
         assert!(home.len() < 2 || !contains(bytes, home.as_bytes()));
     }
