@@ -28,6 +28,9 @@
 #                          (its environment provider, which the others use)
 #   spin/variable-kv       the same with the key-value source on (the store empty)
 #   spin/variable-nokv     the variable, no store declared
+#   spin-p3/...            the WASI 0.3 Spin build (--features spin,p3), whose
+#                          instances Spin 4 reuses: shipped, kv, kv-redis,
+#                          variable and variable-cli as above
 # With BASE, base/... are the same configurations for that revision's build
 # (a git worktree under the temporary directory), configured as that
 # revision's spin.toml was: base/spin/shipped is then whatever it shipped.
@@ -64,6 +67,11 @@ build() {
         cargo build -q --release --target wasm32-wasip2 -p cors-gateway --features spin --target-dir "$out/t-spin")
     cp "$out/t-portable/wasm32-wasip2/release/cors_gateway.wasm" "$out/portable.wasm"
     cp "$out/t-spin/wasm32-wasip2/release/cors_gateway.wasm" "$out/spin.wasm"
+    # The WASI 0.3 Spin build, where the tree has one (it fails to build where not).
+    if (cd "$dir" && CORS_GATEWAY_POLICY="$TMP/policies/policy.json" \
+        cargo build -q --release --target wasm32-wasip2 -p cors-gateway --features spin,p3 --target-dir "$out/t-spin-p3" 2>/dev/null); then
+        cp "$out/t-spin-p3/wasm32-wasip2/release/cors_gateway.wasm" "$out/spin-p3.wasm"
+    fi
     # Does this tree embed a policy (build.rs)? Its spin.toml says how it ships.
     if [ -f "$dir/build.rs" ] && grep -q CORS_GATEWAY_POLICY "$dir/build.rs"; then
         echo embedded >"$out/ships"
@@ -169,6 +177,13 @@ configs() {
         config "${p}spin/variable" "$d/spin.wasm" yes yes VAR=1
     fi
     config "${p}spin/variable-nokv" "$d/spin.wasm" no yes CORS_POLICY_VARIABLE=cors_policy VAR=1
+    if [ -f "$d/spin-p3.wasm" ]; then
+        config "${p}spin-p3/shipped" "$d/spin-p3.wasm" no no
+        config "${p}spin-p3/kv" "$d/spin-p3.wasm" yes no CORS_POLICY_KV_STORE=default KV=1
+        [ -n "$REDIS_URL" ] && config "${p}spin-p3/kv-redis" "$d/spin-p3.wasm" yes no CORS_POLICY_KV_STORE=default KV=1 REDIS=1
+        config "${p}spin-p3/variable" "$d/spin-p3.wasm" yes no CORS_POLICY_VARIABLE=cors_policy VAR=1
+        config "${p}spin-p3/variable-cli" "$d/spin-p3.wasm" yes no CORS_POLICY_VARIABLE=cors_policy VAR=cli
+    fi
 }
 # A local Redis for spin/kv-redis, one database per run.
 REDIS_URL=""
