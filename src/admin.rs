@@ -9,7 +9,6 @@
 //!
 //! Every call needs `Authorization: Bearer <token>`, the secret Spin variable
 //! `cors_admin_token`; without that variable the endpoint does not exist.
-
 //!
 //! The endpoint is binding-free: [`wants_body`] tells the binding whether to
 //! read the request body (an authorized `PUT` only, so an unauthenticated
